@@ -1,0 +1,85 @@
+"""Beta schedules and LCM sampling math (spec formats.md §6, §7).
+
+Naming follows ComfyUI: "linear" = linspace(sqrt(start), sqrt(end))**2 (diffusers "scaled_linear");
+"sqrt_linear" = linspace(start, end) (diffusers "linear").
+"""
+from dataclasses import dataclass
+
+import torch
+
+SIGMA_DATA = 0.5
+TIMESTEP_SCALING = 10.0
+
+
+@dataclass(frozen=True)
+class SamplingPreset:
+    name: str
+    beta_schedule: str  # ComfyUI naming
+    linear_start: float
+    linear_end: float
+    sampling: str  # "eps" or "lcm"
+    original_timesteps: int = 1000  # LCM distilled grid size (only for "lcm")
+    description: str = ""
+
+
+PRESETS = {p.name: p for p in [
+    SamplingPreset("sqrt_linear", "sqrt_linear", 0.00085, 0.012, "eps",
+                   description="AnimateDiff v1/v2/v3 (diffusers 'linear' betas)"),
+    SamplingPreset("linear", "linear", 0.00085, 0.012, "eps",
+                   description="ComfyUI SD1.5/SDXL default; HotshotXL"),
+    SamplingPreset("linear_sdxl", "linear", 0.00085, 0.020, "eps",
+                   description="AnimateDiff SDXL beta (scaled-linear betas ending at 0.020)"),
+    SamplingPreset("lcm", "sqrt_linear", 0.00085, 0.012, "lcm", 100,
+                   description="AnimateLCM T2V official: sqrt_linear betas, 100 original timesteps"),
+    SamplingPreset("lcm_i2v", "sqrt_linear", 0.00085, 0.014, "lcm", 200,
+                   description="AnimateLCM-I2V official: sqrt_linear betas ending at 0.014, 200 original timesteps"),
+    SamplingPreset("lcm_50", "linear", 0.00085, 0.012, "lcm", 50,
+                   description="ComfyUI's built-in LCM (scaled-linear betas, 50 original timesteps)"),
+]}
+AUTO = "auto"
+
+
+def get_preset(name: str) -> SamplingPreset:
+    if name not in PRESETS:
+        raise ValueError(f"Unknown sampling preset '{name}'; expected one of {', '.join(PRESETS)} or '{AUTO}'.")
+    return PRESETS[name]
+
+
+def select_preset(choice: str, recommended: str) -> SamplingPreset:
+    """`choice` "auto" picks the motion model's recommended preset; any other name overrides it."""
+    return get_preset(recommended if choice == AUTO else choice)
+
+
+def make_betas(schedule: str, start: float, end: float, steps: int = 1000) -> torch.Tensor:
+    """Betas in float64, ComfyUI naming."""
+    if schedule == "linear":
+        return torch.linspace(start ** 0.5, end ** 0.5, steps, dtype=torch.float64) ** 2
+    if schedule == "sqrt_linear":
+        return torch.linspace(start, end, steps, dtype=torch.float64)
+    raise ValueError(f"Unknown beta schedule '{schedule}'; expected 'linear' or 'sqrt_linear'.")
+
+
+def alphas_cumprod(betas: torch.Tensor) -> torch.Tensor:
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+def sigmas_from_alphas_cumprod(acp: torch.Tensor) -> torch.Tensor:
+    """sigma = sqrt((1 - abar) / abar), the EPS-parameterised noise level."""
+    return ((1 - acp) / acp) ** 0.5
+
+
+def lcm_timesteps(steps: int, original_steps: int, train_steps: int = 1000) -> list[int]:
+    """LCM scheduler timesteps: the distilled grid `[1..ots]*k - 1`, reversed, `steps` picks spaced evenly."""
+    if not 1 <= steps <= original_steps:
+        raise ValueError(f"steps must be between 1 and the {original_steps} original timesteps, got {steps}.")
+    k = train_steps // original_steps
+    grid = [(i + 1) * k - 1 for i in range(original_steps)][::-1]
+    return [grid[int(i * len(grid) / steps)] for i in range(steps)]
+
+
+def lcm_boundary_scalings(timestep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Consistency-model boundary conditions c_skip, c_out (LCM, sigma_data 0.5, timestep scaling 10)."""
+    s = timestep * TIMESTEP_SCALING
+    c_skip = SIGMA_DATA ** 2 / (s ** 2 + SIGMA_DATA ** 2)
+    c_out = s / (s ** 2 + SIGMA_DATA ** 2) ** 0.5
+    return c_skip, c_out
