@@ -68,12 +68,14 @@ def sigmas_from_alphas_cumprod(acp: torch.Tensor) -> torch.Tensor:
     return ((1 - acp) / acp) ** 0.5
 
 
-def lcm_timesteps(steps: int, original_steps: int, train_steps: int = 1000) -> list[int]:
-    """LCM scheduler timesteps: the distilled grid `[1..ots]*k - 1`, reversed, `steps` picks spaced evenly."""
-    if not 1 <= steps <= original_steps:
-        raise ValueError(f"steps must be between 1 and the {original_steps} original timesteps, got {steps}.")
+def lcm_timesteps(steps: int, original_steps: int, denoise: float = 1.0, train_steps: int = 1000) -> list[int]:
+    """LCM scheduler timesteps: the distilled grid `[1..ots]*k - 1` (its first `ots*denoise` entries for img2img),
+    reversed, then `steps` entries picked at `floor(linspace(0, len, steps, endpoint=False))`."""
     k = train_steps // original_steps
-    grid = [(i + 1) * k - 1 for i in range(original_steps)][::-1]
+    grid = [(i + 1) * k - 1 for i in range(int(original_steps * denoise))][::-1]
+    if not 1 <= steps <= len(grid):
+        raise ValueError(f"steps must be between 1 and {len(grid)} ({original_steps} original timesteps at "
+                         f"denoise {denoise:g}), got {steps}.")
     return [grid[int(i * len(grid) / steps)] for i in range(steps)]
 
 

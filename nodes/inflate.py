@@ -1,0 +1,180 @@
+"""Inflating a MODEL: motion modules inserted into the UNet through ModelPatcher injections.
+
+Only public extension points: `set_additional_models`, `set_injections`, `set_model_forward_timestep_embed_patch`,
+`add_wrapper_with_key`. The frame count is derived on every call from the batch and `cond_or_uncond`.
+"""
+import contextvars
+from dataclasses import dataclass
+
+import torch
+
+import comfy.patcher_extension
+import comfy.supported_models
+from comfy.ldm.modules.attention import SpatialTransformer
+from comfy.ldm.modules.diffusionmodules.openaimodel import Downsample, ResBlock, Upsample
+
+from ..animatelcm_core import placement
+from .motion_model import MotionModelHandle
+
+KEY = "animatelcm_motion"
+_FRAMES = contextvars.ContextVar("animatelcm_frames", default=None)
+
+
+@dataclass(frozen=True)
+class MotionSettings:
+    effect: float = 1.0
+    scale: float = 1.0
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+
+
+def model_base(model) -> str | None:
+    """"sd15" or "sdxl" for a ComfyUI MODEL, None for anything else."""
+    config = model.model.model_config
+    if isinstance(config, comfy.supported_models.SDXL):
+        return "sdxl"
+    if isinstance(config, (comfy.supported_models.SD15, comfy.supported_models.SD15_instructpix2pix)):
+        return "sd15"
+    return None
+
+
+def frames_per_video(x: torch.Tensor, transformer_options: dict) -> int:
+    """Frames in one cond/uncond chunk: the batch holds len(cond_or_uncond) chunks of frames."""
+    chunks = len(transformer_options.get("cond_or_uncond") or [0])
+    return x.shape[0] // chunks
+
+
+class InjectedMotionModule(torch.nn.Module):
+    """Placeholder inserted in the UNet. It refers to the motion module without registering it as a submodule, so
+    the UNet's state dict and weight loading never see the motion weights (they have their own ModelPatcher)."""
+
+    def __init__(self, module, name: str, settings: MotionSettings, sigma_range: tuple[float, float], family: str):
+        super().__init__()
+        self._target = (module,)
+        self.name, self.settings, self.sigma_range, self.family = name, settings, sigma_range, family
+
+    def run(self, x: torch.Tensor, transformer_options: dict) -> torch.Tensor:
+        sigmas = transformer_options.get("sigmas")
+        if sigmas is not None and not self.sigma_range[1] <= float(sigmas.max()) <= self.sigma_range[0]:
+            return x
+        module = self._target[0]
+        frames = frames_per_video(x, transformer_options)
+        if frames > module.max_frames:
+            raise ValueError(f"{frames} frames per batch, but the motion module {self.family} supports at most "
+                             f"{module.max_frames} frames (its position encodings). Use fewer frames or add the "
+                             "'AnimateLCM Context Options' node (context windows) for long animations.")
+        return module(x, frames, effect=self.settings.effect, scale=self.settings.scale)
+
+    def forward(self, x):  # only reached if the timestep-embed patch is missing
+        raise RuntimeError("AnimateLCM motion module called without transformer_options; the MODEL patch is missing")
+
+
+def motion_handler(layer, x, emb, context, transformer_options, *args):
+    """`forward_timestep_embed_patch` handler: gives our placeholder the transformer_options."""
+    return layer.run(x, transformer_options)
+
+
+def layer_kind(layer) -> str:
+    if isinstance(layer, ResBlock):
+        return placement.RESBLOCK
+    if isinstance(layer, SpatialTransformer):
+        return placement.TRANSFORMER
+    if isinstance(layer, Upsample):
+        return placement.UPSAMPLE
+    if isinstance(layer, Downsample):
+        return placement.DOWNSAMPLE
+    return placement.OTHER
+
+
+def _block(unet, kind: str, index: int):
+    return unet.middle_block if kind == "middle" else getattr(unet, f"{kind}_blocks")[index]
+
+
+class FramesGroupNorm(torch.nn.Module):
+    """Stands in for a UNet GroupNorm while injected, taking statistics across the frames of each video
+    (original AnimateDiff v1 and HotshotXL ResNets, spec §2.6). Holds the original without registering it."""
+
+    def __init__(self, norm):
+        super().__init__()
+        self._norm = (norm,)
+
+    def forward(self, x):
+        frames = _FRAMES.get()
+        norm = self._norm[0]
+        if not frames or frames <= 1 or x.shape[0] % frames:
+            return norm(x)
+        bf, c = x.shape[:2]
+        v = x.reshape(bf // frames, frames, c, -1).transpose(1, 2)  # (b, c, f, h*w)
+        return norm(v).transpose(1, 2).reshape(x.shape)
+
+
+def _frames_wrapper(executor, x, timesteps, context, y, control, transformer_options, **kwargs):
+    """DIFFUSION_MODEL wrapper: publishes the per-call frame count to FramesGroupNorm."""
+    token = _FRAMES.set(frames_per_video(x, transformer_options))
+    try:
+        return executor(x, timesteps, context, y, control, transformer_options, **kwargs)
+    finally:
+        _FRAMES.reset(token)
+
+
+def _resblock_norm_slots(unet):
+    """(container, index) of every ResBlock GroupNorm and the output GroupNorm."""
+    slots = []
+    for module in unet.modules():
+        if isinstance(module, ResBlock):
+            slots += [(module.in_layers, 0), (module.out_layers, 0)]
+    return slots + [(unet.out, 0)]
+
+
+class MotionInjector:
+    """inject/eject callables for `PatcherInjection`; deterministic, holds no per-call state."""
+
+    def __init__(self, handle: MotionModelHandle, mm_patcher, settings: MotionSettings):
+        self.handle, self.mm_patcher, self.settings = handle, mm_patcher, settings
+
+    def inject(self, patcher):
+        unet = patcher.model.diffusion_model
+        ms = patcher.get_model_object("model_sampling")
+        sigma_range = (ms.percent_to_sigma(self.settings.start_percent), ms.percent_to_sigma(self.settings.end_percent))
+        model = self.mm_patcher.model
+        for name, kind, index in placement.placements(self.handle.config):
+            block = _block(unet, kind, index)
+            at = placement.insert_index([layer_kind(layer) for layer in block])
+            block.insert(at, InjectedMotionModule(model.get_module(name), name, self.settings, sigma_range,
+                                                  self.handle.config.display_name))
+        if self.handle.config.spatial_norm_across_frames:
+            for container, i in _resblock_norm_slots(unet):
+                container[i] = FramesGroupNorm(container[i])
+
+    def eject(self, patcher):
+        unet = patcher.model.diffusion_model
+        for block in list(unet.input_blocks) + [unet.middle_block] + list(unet.output_blocks):
+            for i in reversed(range(len(block))):
+                if isinstance(block[i], InjectedMotionModule):
+                    del block[i]
+        for module in unet.modules():
+            for name, child in list(module.named_children()):
+                if isinstance(child, FramesGroupNorm):
+                    setattr(module, name, child._norm[0])
+
+
+def inflate(model, handle: MotionModelHandle, settings: MotionSettings):
+    """A clone of `model` that runs `handle`'s motion modules; the input MODEL is left untouched."""
+    base = model_base(model)
+    if base is None:
+        raise ValueError(f"{handle.name} needs an SD1.5 or SDXL MODEL; got {type(model.model.model_config).__name__}.")
+    if base != handle.config.base:
+        raise ValueError(f"{handle.name} is a {handle.config.base.upper()} motion module ({handle.config.display_name}) "
+                         f"but the MODEL is {base.upper()}; pick a motion module for {base.upper()}.")
+    if model.get_injections(KEY):
+        raise ValueError("This MODEL already has a motion module applied; apply the motion module to the "
+                         "original MODEL instead of stacking two.")
+    m = model.clone()
+    mm_patcher = handle.patcher.clone()
+    injector = MotionInjector(handle, mm_patcher, settings)
+    m.set_additional_models(KEY, [mm_patcher])
+    m.set_injections(KEY, [comfy.patcher_extension.PatcherInjection(injector.inject, injector.eject)])
+    m.set_model_forward_timestep_embed_patch((InjectedMotionModule, motion_handler))
+    if handle.config.spatial_norm_across_frames:
+        m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, KEY, _frames_wrapper)
+    return m
