@@ -17,6 +17,8 @@ from ..animatelcm_core import placement
 from .motion_model import MotionModelHandle
 
 KEY = "animatelcm_motion"
+I2V_FEATURES = "animatelcm_i2v_features"  # transformer_options entry set by the I2V wrapper for one UNet call
+I2V_LEVELS = {f"down_blocks.{i}.motion_modules.1": i for i in range(4)}  # features enter before these modules
 _FRAMES = contextvars.ContextVar("animatelcm_frames", default=None)
 
 
@@ -54,6 +56,9 @@ class InjectedMotionModule(torch.nn.Module):
         self.name, self.settings, self.sigma_range, self.family = name, settings, sigma_range, family
 
     def run(self, x: torch.Tensor, transformer_options: dict) -> torch.Tensor:
+        level = I2V_LEVELS.get(self.name)
+        if level is not None and I2V_FEATURES in transformer_options:  # AnimateLCM-I2V, spec §4.7
+            x = x + transformer_options[I2V_FEATURES][level]
         sigmas = transformer_options.get("sigmas")
         if sigmas is not None and not self.sigma_range[1] <= float(sigmas.max()) <= self.sigma_range[0]:
             return x

@@ -135,3 +135,33 @@ TINY_SDXL = {
     "channel_mult": [1, 2, 4], "transformer_depth_middle": 10, "use_linear_in_transformer": True, "context_dim": 64,
     "num_head_channels": 8, "use_temporal_attention": False, "use_temporal_resblock": False,
 }
+
+
+def random_sd_vae_state_dict(seed: int = 0) -> dict:
+    """SD1.x VAE (original key layout, full size) with seeded random weights, built from ComfyUI's own module."""
+    from comfy.ldm.models.autoencoder import AutoencoderKL
+    ddconfig = {"double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3, "ch": 128,
+                "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [], "dropout": 0.0}
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in AutoencoderKL(ddconfig=ddconfig, embed_dim=4).state_dict().items()}
+    g = torch.Generator().manual_seed(seed)
+    return {k: (1.0 if "norm" in k and k.endswith("weight") else 0.0) + 0.02 * torch.randn(s, generator=g)
+            for k, s in shapes.items()}
+
+
+def register_vae_node(nodes) -> None:
+    import comfy.sd
+
+    class RandomVAE:
+        CATEGORY = "testing"
+        FUNCTION = "make"
+        RETURN_TYPES = ("VAE",)
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"seed": ("INT", {"default": 0})}}
+
+        def make(self, seed):
+            return (comfy.sd.VAE(sd=random_sd_vae_state_dict(seed)),)
+
+    nodes.NODE_CLASS_MAPPINGS["ALCMTest_RandomVAE"] = RandomVAE

@@ -62,5 +62,6 @@ def host(tmp_path_factory):
     nodes = _boot(str(models), str(tmp_path_factory.mktemp("output")))
     import comfy_helpers
     comfy_helpers.register_test_nodes(nodes)
+    comfy_helpers.register_vae_node(nodes)
     pack = sys.modules[PACK_DIR.replace(".", "_x_")]
     return SimpleNamespace(nodes=nodes, pack=pack, models=str(models), helpers=comfy_helpers)

@@ -4,6 +4,8 @@ import gc
 import pytest
 import torch
 
+import graph_utils
+
 # spec formats.md §3.2 (SD1.5): (block kind, index) -> layer position of the motion module inside that block
 SD15_POSITIONS = {("input", 1): 2, ("input", 2): 2, ("input", 4): 2, ("input", 5): 2, ("input", 7): 2,
                   ("input", 8): 2, ("input", 10): 1, ("input", 11): 1,
@@ -15,16 +17,11 @@ SDXL_POSITIONS = {("input", 1): 1, ("input", 2): 1, ("input", 4): 2, ("input", 5
 
 
 def _handle(host, family, seed=0, lora=None):
-    name = host.helpers.write_motion_module(host.models, family, seed=seed)
-    handle = host.pack.nodes.motion_model.load_motion_model_handle(name)
-    if lora:
-        handle = handle.with_lora(host.pack.nodes.motion_model.load_motion_lora_file(lora), 1.0)
-    return handle
+    return graph_utils.motion_handle(host, family, seed=seed, lora=lora)
 
 
 def _inflate(host, model, handle, **settings):
-    inflate = host.pack.nodes.inflate
-    return inflate.inflate(model, handle, inflate.MotionSettings(**settings))
+    return graph_utils.inflate(host, model, handle, **settings)
 
 
 def _injected_positions(host, unet):
@@ -70,15 +67,7 @@ def test_sdxl_positions_match_spec(host):
     assert {k: v[0] for k, v in found.items()} == SDXL_POSITIONS
 
 
-def denoise_once(model, noise, sigma=4.0, cond_seed=0, cfg=1.0):
-    """One Euler step from `sigma` to 0 through ComfyUI's sampler: returns the model's denoised prediction."""
-    import comfy.sample
-    import comfy.samplers
-    import comfy_helpers
-    positive, negative = comfy_helpers.random_cond(cond_seed), comfy_helpers.random_cond(cond_seed + 1)
-    sigmas = torch.tensor([sigma, 0.0])
-    return comfy.sample.sample_custom(model, noise, cfg, comfy.samplers.sampler_object("euler"), sigmas, positive,
-                                      negative, torch.zeros_like(noise), disable_pbar=True, seed=0)
+denoise_once = graph_utils.denoise_once
 
 
 def test_frames_interact_only_through_motion_module(host):
@@ -204,9 +193,9 @@ def test_animatelcm_model_sampling_and_sigmas(host):
     base = host.helpers.random_sd15()
     handle = _handle(host, "animatelcm_t2v")
     out = nodes_motion.ApplyMotionModel.execute(base, handle, "auto", 1.0, 1.0, 0.0, 1.0)
-    model = out.result[0] if hasattr(out, "result") else out[0]
+    model = graph_utils.node_output(out)
     sigmas = nodes_motion.LCMSigmas.execute(model, 4, 1.0)
-    sigmas = sigmas.result[0] if hasattr(sigmas, "result") else sigmas[0]
+    sigmas = graph_utils.node_output(sigmas)
     # spec formats.md §7: sqrt_linear(0.012): sigma(999) = 25.1461, sigma(749) = 6.55721, sigma(249) = 0.86702
     torch.testing.assert_close(sigmas[[0, 1, 3, 4]], torch.tensor([25.1461, 6.55721, 0.86702, 0.0]), rtol=2e-4, atol=1e-4)
     assert base.get_model_object("model_sampling") is not model.get_model_object("model_sampling")
