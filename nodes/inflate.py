@@ -14,6 +14,7 @@ from comfy.ldm.modules.attention import SpatialTransformer
 from comfy.ldm.modules.diffusionmodules.openaimodel import Downsample, ResBlock, Upsample
 
 from ..animatelcm_core import placement
+from .context import MOTION_WINDOWS, run_windowed
 from .motion_model import MotionModelHandle
 
 KEY = "animatelcm_motion"
@@ -64,6 +65,10 @@ class InjectedMotionModule(torch.nn.Module):
             return x
         module = self._target[0]
         frames = frames_per_video(x, transformer_options)
+        windows = transformer_options.get(MOTION_WINDOWS)
+        if windows is not None:
+            return run_windowed(module, x, frames, windows, transformer_options, effect=self.settings.effect,
+                                scale=self.settings.scale)
         if frames > module.max_frames:
             raise ValueError(f"{frames} frames per batch, but the motion module {self.family} supports at most "
                              f"{module.max_frames} frames (its position encodings). Use fewer frames or add the "

@@ -1,0 +1,99 @@
+"""Context windows for long animations, in two modes (window math in animatelcm_core.context):
+
+- "full": the whole UNet runs per window. Built on ComfyUI's native IndexListContextHandler through a subclass that
+  uses our schedules and fuse weights, works when batch = frames (the native `set_step` compares the per-sample
+  timestep vector with the sigmas and fails there), and slices ControlNet hints to each window's frames.
+- "motion-only": spatial layers see all frames at once; only the motion modules run in overlapping windows, fused the
+  same way. Costs about 1.1x of independent clips instead of ~1.3x, at the memory of a full-length batch.
+"""
+import torch
+
+import comfy.context_windows
+
+from ..animatelcm_core.context import ContextOptions, fuse, fuse_weights, get_window_weights, get_windows
+
+MOTION_WINDOWS = "animatelcm_motion_windows"  # transformer_options entry read by the injected motion modules
+MODES = ("motion-only", "full")
+
+
+def step_index(transformer_options: dict, sigma: torch.Tensor | None) -> int:
+    """Index of the current sampling step: where this call's sigma sits in the sampler's sigmas."""
+    sample_sigmas = transformer_options.get("sample_sigmas")
+    if sample_sigmas is None or sigma is None:
+        return 0
+    s = sigma.flatten()[0].to(sample_sigmas.device, sample_sigmas.dtype)
+    return int(torch.argmin((sample_sigmas - s).abs()))
+
+
+class FrameContextHandler(comfy.context_windows.IndexListContextHandler):
+    """Native context handler with our schedules/fuse weights; frames on dim 0 (batch = frames)."""
+
+    def __init__(self, opts: ContextOptions):
+        schedule = comfy.context_windows.ContextSchedule(opts.schedule, self._windows)
+        fuse_method = comfy.context_windows.ContextFuseMethod(opts.fuse_method, self._weights)
+        super().__init__(schedule, fuse_method, context_length=opts.length, context_overlap=opts.overlap,
+                         context_stride=opts.stride, closed_loop=opts.closed_loop, dim=0)
+        self.opts = opts
+
+    def set_step(self, timestep, model_options):
+        self._step = step_index(model_options["transformer_options"], timestep)
+
+    def _windows(self, num_frames, handler, model_options):
+        return get_windows(self.opts, num_frames, self._step)
+
+    def _weights(self, length, full_length, idxs, **kwargs):
+        windows = get_windows(self.opts, full_length, self._step)
+        return get_window_weights(self.opts, windows, windows.index(list(idxs))).tolist()
+
+    def get_resized_cond(self, cond_in, x_in, window, device=None):
+        resized = super().get_resized_cond(cond_in, x_in, window, device)
+        if resized is None:
+            return None
+        for cond in resized:
+            if cond.get("control") is not None:
+                cond["control"] = window_control(cond["control"], window.index_list, x_in.shape[0])
+        return resized
+
+
+def window_control(control, index_list: list[int], num_frames: int):
+    """A copy of a ControlNet chain whose hint images are this window's frames (when one hint per frame was given)."""
+    prev = control.previous_controlnet
+    hint = getattr(control, "cond_hint_original", None)
+    if hint is None or hint.shape[0] != num_frames:
+        if prev is None:
+            return control
+        c = control.copy()
+    else:
+        c = control.copy()
+        c.cond_hint_original = hint[index_list]
+    c.previous_controlnet = None if prev is None else window_control(prev, index_list, num_frames)
+    return c
+
+
+def attach_context(model, opts: ContextOptions, mode: str, max_length: int):
+    """Clone `model` with context windows in `mode` ("motion-only" or "full")."""
+    opts.validate(max_length=max_length)
+    if mode not in MODES:
+        raise ValueError(f"Unknown context mode '{mode}'; expected one of {', '.join(MODES)}.")
+    m = model.clone()
+    if mode == "full":
+        m.model_options["context_handler"] = FrameContextHandler(opts)
+        comfy.context_windows.create_prepare_sampling_wrapper(m)
+    else:
+        m.model_options.setdefault("transformer_options", {})[MOTION_WINDOWS] = opts
+    return m
+
+
+def run_windowed(module, x: torch.Tensor, frames: int, opts: ContextOptions, transformer_options: dict, **kwargs):
+    """Motion module over overlapping windows of the frame axis, outputs fused per frame (weights sum to 1)."""
+    if frames <= opts.length:
+        return module(x, frames, **kwargs)
+    windows = get_windows(opts, frames, step_index(transformer_options, transformer_options.get("sigmas")))
+    weights = fuse_weights(opts, windows, frames)
+    b = x.shape[0] // frames
+    video = x.view(b, frames, *x.shape[1:])
+    outputs = []
+    for window in windows:
+        part = video[:, window].reshape(b * len(window), *x.shape[1:])
+        outputs.append(module(part, len(window), **kwargs).view(b, len(window), *x.shape[1:]))
+    return fuse(outputs, windows, weights, frames, frame_dim=1).view(x.shape)

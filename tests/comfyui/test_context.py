@@ -1,0 +1,107 @@
+"""Context windows in a real ComfyUI: exactness when one window covers all, 64 frames end to end, propagation."""
+import pytest
+import torch
+
+import graph_utils
+
+
+@pytest.fixture(scope="module")
+def lcm(host):
+    base = host.helpers.random_sd15(seed=21)
+    handle = graph_utils.motion_handle(host, "animatelcm_t2v", seed=21)
+    return base, handle, graph_utils.inflate(host, base, handle)
+
+
+def _windows(host, model, mode, length=16, overlap=4, **kw):
+    ctx = host.pack.nodes.context
+    opts = host.pack.animatelcm_core.context.ContextOptions(length, overlap, **kw)
+    return ctx.attach_context(model, opts, mode, max_length=64)
+
+
+def _sample(model, noise, steps=3, cfg=1.0):
+    """A few Euler steps through ComfyUI's sampler (each step re-runs the windows)."""
+    import comfy.sample
+    import comfy.samplers
+    import comfy_helpers
+    sigmas = torch.linspace(6.0, 0.5, steps).tolist() + [0.0]
+    return comfy.sample.sample_custom(model, noise, cfg, comfy.samplers.sampler_object("euler"), torch.tensor(sigmas),
+                                      comfy_helpers.random_cond(0), comfy_helpers.random_cond(1),
+                                      torch.zeros_like(noise), disable_pbar=True, seed=0)
+
+
+@pytest.mark.parametrize("mode", ["motion-only", "full"])
+def test_window_covering_all_frames_equals_plain(host, lcm, mode):
+    base, handle, inflated = lcm
+    noise = torch.randn(16, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(_sample(_windows(host, inflated, mode, length=16), noise), _sample(inflated, noise))
+    assert torch.equal(_sample(_windows(host, inflated, mode, length=24), noise, cfg=2.0), _sample(inflated, noise, cfg=2.0))
+
+
+@pytest.mark.parametrize("mode", ["motion-only", "full"])
+def test_frame0_reaches_frame63_only_through_overlap(host, lcm, mode):
+    base, handle, inflated = lcm
+    noise = torch.randn(64, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    bumped = noise.clone()
+    bumped[0] += 2.0
+    steps = 6  # full windows move information one window per step: 0 -> 15 -> 27 -> 39 -> 51 -> 63
+    disjoint = _windows(host, inflated, mode, overlap=0)
+    a, b = _sample(disjoint, noise, steps), _sample(disjoint, bumped, steps)
+    assert not torch.equal(a[:16], b[:16])
+    assert torch.equal(a[16:], b[16:]), "without overlap frame 0 must not reach other windows"
+    overlapping = _windows(host, inflated, mode, overlap=4)
+    a, b = _sample(overlapping, noise, steps), _sample(overlapping, bumped, steps)
+    assert not torch.equal(a[63], b[63]), "with overlap frame 0 must reach frame 63"
+
+
+def test_full_windows_see_their_own_frames_conditioning(host, lcm):
+    """Full mode, disjoint windows: frames 16..31 of a 32-frame run equal a separate 16-frame run of those frames,
+    including a per-frame conditioning tensor sliced to the window."""
+    import comfy.sample
+    import comfy.samplers
+    import comfy_helpers
+    base, handle, inflated = lcm
+    noise = torch.randn(32, 4, 8, 8, generator=torch.Generator().manual_seed(2))
+    windowed = _windows(host, inflated, "full", overlap=0)
+    sigmas = torch.tensor([4.0, 0.0])
+    cond = comfy_helpers.random_cond(0)
+    long = comfy.sample.sample_custom(windowed, noise, 1.0, comfy.samplers.sampler_object("euler"), sigmas, cond,
+                                      cond, torch.zeros_like(noise), disable_pbar=True, seed=0)
+    short = comfy.sample.sample_custom(inflated, noise[16:], 1.0, comfy.samplers.sampler_object("euler"), sigmas, cond,
+                                       cond, torch.zeros_like(noise[16:]), disable_pbar=True, seed=0)
+    torch.testing.assert_close(long[16:], short, rtol=1e-5, atol=1e-5)
+
+
+def test_errors(host, lcm):
+    base, handle, inflated = lcm
+    errors = host.pack.animatelcm_core.errors
+    with pytest.raises(errors.ContextOptionsError, match=r"context_overlap \(16\) must be smaller than context_length \(16\)"):
+        _windows(host, inflated, "full", overlap=16)
+    node = host.pack.nodes.nodes_context.ContextWindows
+    v1 = graph_utils.inflate(host, base, graph_utils.motion_handle(host, "v1"))
+    with pytest.raises(errors.ContextOptionsError, match="limited to 24 frames"):
+        node.execute(v1, "full", 32, 4, "static", 1, False, "pyramid")
+    with pytest.raises(ValueError, match="no motion module"):
+        node.execute(base, "full", 16, 4, "static", 1, False, "pyramid")
+
+
+@pytest.mark.parametrize("mode", ["motion-only", "full"])
+def test_64_frames_through_executor(host, mode):
+    mm = host.helpers.write_motion_module(host.models, "animatelcm_t2v", name="ctx_lcm.safetensors", seed=22)
+    stats = host.nodes.NODE_CLASS_MAPPINGS["ALCMTest_LatentStats"]
+    stats.results.clear()
+    prompt = {
+        "1": {"class_type": "ALCMTest_RandomSD15", "inputs": {"seed": 0}},
+        "2": {"class_type": "ALCM_LoadMotionModel", "inputs": {"model_name": mm}},
+        "3": {"class_type": "ALCM_ApplyMotionModel", "inputs": {"model": ["1", 0], "motion_model": ["2", 0],
+              "model_sampling": "auto", "effect": 1.0, "scale": 1.0, "start_percent": 0.0, "end_percent": 1.0}},
+        "4": {"class_type": "ALCM_ContextOptions", "inputs": {"model": ["3", 0], "mode": mode, "context_length": 16,
+              "context_overlap": 4, "schedule": "uniform", "stride": 1, "closed_loop": False, "fuse_method": "pyramid"}},
+        "5": {"class_type": "ALCMTest_RandomCond", "inputs": {"seed": 1}},
+        "6": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 64}},
+        "7": {"class_type": "ALCM_Sampler", "inputs": {"model": ["4", 0], "seed": 3, "steps": 2, "cfg": 1.0,
+              "positive": ["5", 0], "negative": ["5", 0], "latent_image": ["6", 0], "denoise": 1.0}},
+        "8": {"class_type": "ALCMTest_LatentStats", "inputs": {"samples": ["7", 0]}},
+    }
+    ok, history, messages = host.helpers.run_prompt(prompt)
+    assert ok, messages
+    assert stats.results[0].shape == (64, 4, 8, 8) and torch.isfinite(stats.results[0]).all()
