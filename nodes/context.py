@@ -45,28 +45,38 @@ class FrameContextHandler(comfy.context_windows.IndexListContextHandler):
         windows = get_windows(self.opts, full_length, self._step)
         return get_window_weights(self.opts, windows, windows.index(list(idxs))).tolist()
 
+    def execute(self, calc_cond_batch, model, conds, x_in, timestep, model_options):
+        self._model = model  # windowed ControlNet copies are prepared (pre_run) against it, as the sampler does
+        return super().execute(calc_cond_batch, model, conds, x_in, timestep, model_options)
+
     def get_resized_cond(self, cond_in, x_in, window, device=None):
         resized = super().get_resized_cond(cond_in, x_in, window, device)
-        if resized is None:
-            return None
-        for cond in resized:
-            if cond.get("control") is not None:
-                cond["control"] = window_control(cond["control"], window.index_list, x_in.shape[0])
+        for cond in resized or []:
+            control = cond.get("control")
+            if control is not None and _has_per_frame_hints(control, x_in.shape[0]):
+                windowed = window_control(control, window.index_list, x_in.shape[0])
+                windowed.pre_run(self._model, self._model.model_sampling.percent_to_sigma)
+                cond["control"] = windowed
         return resized
 
 
+def _has_per_frame_hints(control, num_frames: int) -> bool:
+    while control is not None:
+        hint = getattr(control, "cond_hint_original", None)
+        if hint is not None and hint.shape[0] == num_frames:
+            return True
+        control = control.previous_controlnet
+    return False
+
+
 def window_control(control, index_list: list[int], num_frames: int):
-    """A copy of a ControlNet chain whose hint images are this window's frames (when one hint per frame was given)."""
-    prev = control.previous_controlnet
+    """A copy of a ControlNet chain whose per-frame hint images are cut to this window's frames."""
+    c = control.copy()
     hint = getattr(control, "cond_hint_original", None)
-    if hint is None or hint.shape[0] != num_frames:
-        if prev is None:
-            return control
-        c = control.copy()
-    else:
-        c = control.copy()
+    if hint is not None and hint.shape[0] == num_frames:
         c.cond_hint_original = hint[index_list]
-    c.previous_controlnet = None if prev is None else window_control(prev, index_list, num_frames)
+    prev = control.previous_controlnet
+    c.set_previous_controlnet(None if prev is None else window_control(prev, index_list, num_frames))
     return c
 
 
