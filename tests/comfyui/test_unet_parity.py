@@ -1,0 +1,248 @@
+"""End-to-end parity: a ComfyUI UNet inflated by our node equals diffusers' `UNetMotionModel` on identical weights.
+
+Reduced widths (SD1.5 layout /10), fp32, CPU. The diffusers `UNet2DConditionModel` gets seeded random weights; they are
+mapped into ComfyUI's own SD1.5 UNet with ComfyUI's `unet_to_diffusers` key map (every ComfyUI key filled). A diffusers
+`MotionAdapter` (v2 layout, with mid block) gets random weights, is saved in diffusers' layout and loaded through our
+motion-model loader; `inflate` then places it in the ComfyUI UNet, while diffusers builds `UNetMotionModel.from_unet2d`.
+One UNet call on both sides must agree to 1e-4 of the output scale: this checks placement, reshapes and norms at once.
+
+GroupNorm convention (spec formats.md §2.6): diffusers' motion module normalises across frames, AnimateDiff v2 (and
+so our module) per frame. diffusers' motion-module norms are swapped for a per-frame wrapper to align the two.
+"""
+import pytest
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+diffusers = pytest.importorskip("diffusers")
+
+WIDTHS = (32, 64, 128, 128)
+CONTEXT_DIM = 64
+FRAMES = 16
+TOKENS = 7
+SIZE = 8
+TIMESTEP = 421.0
+TOLERANCE = 1e-4
+MOTION_FILE = "unet_parity_v2_diffusers.safetensors"
+
+
+class PerFrameGroupNorm(nn.Module):
+    """Applies diffusers' own GroupNorm to each frame of a (b, c, f, h, w) tensor separately."""
+
+    def __init__(self, norm: nn.GroupNorm):
+        super().__init__()
+        self.norm = norm
+
+    def forward(self, x):
+        b, c, f, h, w = x.shape
+        y = self.norm(x.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w))
+        return y.view(b, f, c, h, w).permute(0, 2, 1, 3, 4)
+
+
+def _randomize(module: nn.Module, seed: int, std: float) -> None:
+    """Seeded random weights; norm scales around 1 so activations keep their size through the network."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            owner = name.rsplit(".", 2)[-2] if name.count(".") else ""
+            fill = 1.0 if "norm" in owner and name.endswith("weight") else 0.0
+            p.copy_(fill + std * torch.randn(p.shape, generator=g))
+
+
+def _diffusers_unet2d() -> "diffusers.UNet2DConditionModel":
+    """SD1.5's UNet structure at reduced widths (attention_head_dim=8 is the legacy name for 8 heads)."""
+    unet = diffusers.UNet2DConditionModel(
+        sample_size=SIZE, in_channels=4, out_channels=4, block_out_channels=WIDTHS, layers_per_block=2,
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+        cross_attention_dim=CONTEXT_DIM, attention_head_dim=8, norm_num_groups=32)
+    _randomize(unet, seed=10, std=0.05)
+    return unet.eval()
+
+
+def _diffusers_adapter() -> "diffusers.MotionAdapter":
+    adapter = diffusers.MotionAdapter(block_out_channels=WIDTHS, motion_layers_per_block=2,
+                                      motion_num_attention_heads=8, motion_norm_num_groups=32,
+                                      motion_max_seq_length=32, use_motion_mid_block=True)
+    _randomize(adapter, seed=11, std=0.1)
+    return adapter.eval()
+
+
+def _load_into_comfy(patcher, unet2d) -> None:
+    """diffusers UNet2D weights -> ComfyUI's UNet through ComfyUI's own key map; every key on both sides used."""
+    import comfy.utils
+    config = dict(patcher.model.model_config.unet_config)
+    if isinstance(config["num_res_blocks"], int):
+        config["num_res_blocks"] = [config["num_res_blocks"]] * len(config["channel_mult"])
+    key_map = comfy.utils.unet_to_diffusers(config)
+    source = unet2d.state_dict()
+    target = patcher.model.diffusion_model
+    mapped = {key_map[k]: v for k, v in source.items() if k in key_map}
+    assert not [k for k in source if k not in key_map], "diffusers keys without a ComfyUI counterpart"
+    assert len(mapped) == len(source), "two diffusers keys map to one ComfyUI key"
+    assert set(mapped) == set(target.state_dict()), "ComfyUI keys left unfilled or unknown"
+    target.load_state_dict(mapped, strict=True)
+
+
+def _swap_motion_norms(unet_motion) -> list:
+    """Replace every motion-module GroupNorm with its per-frame wrapper; returns what is needed to undo it."""
+    from diffusers.models.unets.unet_motion_model import AnimateDiffTransformer3D
+    swapped = []
+    for module in unet_motion.modules():
+        if isinstance(module, AnimateDiffTransformer3D):
+            swapped.append((module, module.norm))
+            module.norm = PerFrameGroupNorm(module.norm)
+    assert len(swapped) == 21  # 8 down, 1 mid, 12 up motion modules
+    return swapped
+
+
+@pytest.fixture(scope="module")
+def models(host):
+    unet2d = _diffusers_unet2d()
+    adapter = _diffusers_adapter()
+    unet_motion = diffusers.UNetMotionModel.from_unet2d(unet2d, adapter).eval()
+
+    base = host.helpers.random_sd15(seed=12)
+    _load_into_comfy(base, unet2d)
+    save_file({k: v.contiguous() for k, v in adapter.state_dict().items()},
+              f"{host.models}/animatediff_models/{MOTION_FILE}")
+    handle = host.pack.nodes.motion_model.load_motion_model_handle(MOTION_FILE)
+    assert handle.config.family == "v2" and handle.config.layout == "diffusers"
+    assert not handle.config.norm_across_frames and not handle.config.spatial_norm_across_frames
+    inflate = host.pack.nodes.inflate
+    inflated = inflate.inflate(base, handle, inflate.MotionSettings())
+    return {"unet2d": unet2d, "unet_motion": unet_motion, "base": base, "inflated": inflated}
+
+
+def _inputs(videos: int, seed: int = 0):
+    """Noise of `videos` videos in diffusers' (b, c, f, h, w) layout and per-video text embeddings (b, tokens, dim)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(videos, 4, FRAMES, SIZE, SIZE, generator=g)
+    ctx = torch.randn(videos, TOKENS, CONTEXT_DIM, generator=g)
+    return x, ctx
+
+
+def _to_comfy(x5: torch.Tensor) -> torch.Tensor:
+    """(b, c, f, h, w) -> ComfyUI's (b f) c h w, the frames of one video contiguous."""
+    b, c, f, h, w = x5.shape
+    return x5.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
+
+
+def _run_comfy(patcher, x5, ctx):
+    """One UNet call through ComfyUI's UNetModel with the patcher's injections and transformer_options."""
+    videos = x5.shape[0]
+    x = _to_comfy(x5)
+    timesteps = torch.full((x.shape[0],), TIMESTEP)
+    context = ctx.repeat_interleave(FRAMES, dim=0)
+    patcher.inject_model()
+    try:
+        options = dict(patcher.model_options["transformer_options"])
+        options["cond_or_uncond"] = list(range(videos))  # cond, uncond: one chunk of FRAMES frames per video
+        with torch.no_grad():
+            return patcher.model.diffusion_model(x, timesteps=timesteps, context=context, transformer_options=options)
+    finally:
+        patcher.eject_model()
+
+
+def _injected(host, patcher) -> int:
+    """How many of our motion-module placeholders sit in the patcher's UNet right now."""
+    placeholder = host.pack.nodes.inflate.InjectedMotionModule
+    return sum(isinstance(m, placeholder) for m in patcher.model.diffusion_model.modules())
+
+
+def _run_motion(unet_motion, x5, ctx, per_frame_norm: bool, timestep=TIMESTEP):
+    """diffusers' UNetMotionModel on (b, c, f, h, w); the text embeddings go per frame, as its pipeline passes them.
+    Returns ComfyUI's (b f) c h w layout."""
+    swapped = _swap_motion_norms(unet_motion) if per_frame_norm else []
+    try:
+        with torch.no_grad():
+            out = unet_motion(x5, torch.as_tensor(timestep),
+                              encoder_hidden_states=ctx.repeat_interleave(FRAMES, dim=0)).sample
+    finally:
+        for module, norm in swapped:
+            module.norm = norm
+    return _to_comfy(out)
+
+
+def _rel(got: torch.Tensor, expected: torch.Tensor) -> float:
+    """max abs difference relative to the output scale (max abs of the reference)."""
+    assert got.shape == expected.shape
+    return ((got - expected).abs().max() / expected.abs().max()).item()
+
+
+@pytest.fixture(scope="module")
+def one_video(models):
+    """One video of FRAMES frames: ComfyUI outputs (plain and inflated), computed once for the tests below."""
+    x5, ctx = _inputs(videos=1, seed=2)
+    return {"x5": x5, "ctx": ctx, "base": _run_comfy(models["base"], x5, ctx),
+            "inflated": _run_comfy(models["inflated"], x5, ctx)}
+
+
+def test_base_unet_matches_diffusers_unet2d(models, one_video):
+    """Sanity of the weight mapping: without motion modules, ComfyUI's UNet equals UNet2DConditionModel per frame."""
+    x5, ctx = one_video["x5"], one_video["ctx"]
+    with torch.no_grad():
+        expected = models["unet2d"](_to_comfy(x5), torch.tensor(TIMESTEP),
+                                    encoder_hidden_states=ctx.repeat_interleave(FRAMES, dim=0)).sample
+    rel = _rel(one_video["base"], expected)
+    print(f"\nplain ComfyUI UNet vs UNet2DConditionModel: rel {rel:.2e}")
+    assert rel <= TOLERANCE
+
+
+def test_inflated_unet_matches_unet_motion_model(models, one_video):
+    """Our inflated ComfyUI UNet equals diffusers' UNetMotionModel (motion-module norms per frame on both sides)."""
+    expected = _run_motion(models["unet_motion"], one_video["x5"], one_video["ctx"], per_frame_norm=True)
+    rel = _rel(one_video["inflated"], expected)
+    motion_effect = _rel(one_video["base"], expected)
+    print(f"\ninflated ComfyUI UNet vs UNetMotionModel: rel {rel:.2e} (plain UNet vs it: {motion_effect:.2e})")
+    assert rel <= TOLERANCE
+    assert motion_effect > 0.1  # the motion modules really change the output: the agreement is theirs too
+
+
+def test_groupnorm_alignment_is_needed(models, one_video):
+    """Without swapping diffusers' motion-module norms to per frame, the two clearly differ."""
+    expected = _run_motion(models["unet_motion"], one_video["x5"], one_video["ctx"], per_frame_norm=False)
+    rel = _rel(one_video["inflated"], expected)
+    print(f"\ninflated ComfyUI UNet vs UNetMotionModel without norm alignment: rel {rel:.2e}")
+    assert rel > 100 * TOLERANCE
+
+
+def test_through_comfy_sampler_cond_uncond_batch(host, models):
+    """The same parity through ComfyUI's sampler: model loading, conditioning, cond+uncond of 2 x FRAMES frames
+    batched in one call, cfg 2. One model call at sigma 1, compared as the noise prediction implied by the
+    denoised result."""
+    import comfy.model_management
+    import comfy.sample
+    import comfy.samplers
+    calls, seen = [], {}
+
+    def record_calls(apply_model, args):
+        calls.append((args["input"].shape[0], sorted(args["cond_or_uncond"])))
+        return apply_model(args["input"], args["timestep"], **args["c"])
+
+    def one_call(model, x, sigmas, extra_args=None, callback=None, disable=None):
+        seen["x"] = x.clone()
+        seen["denoised"] = model(x, sigmas[0] * x.new_ones([x.shape[0]]), **(extra_args or {}))
+        return seen["denoised"]
+
+    m = models["inflated"].clone()
+    m.set_model_unet_function_wrapper(record_calls)
+    x5, ctx = _inputs(videos=2, seed=3)  # ctx[0]: positive, ctx[1]: negative
+    sigma, cfg = 1.0, 2.0
+    try:
+        comfy.sample.sample_custom(m, _to_comfy(x5[:1]), cfg, comfy.samplers.KSAMPLER(one_call),
+                                   torch.tensor([sigma, 0.0]), [[ctx[:1], {}]], [[ctx[1:], {}]],
+                                   torch.zeros(FRAMES, 4, SIZE, SIZE), disable_pbar=True, seed=0)
+    finally:  # a sampled MODEL stays loaded (motion modules injected) until unloaded; the other tests share its UNet
+        comfy.model_management.unload_all_models()
+    assert _injected(host, models["base"]) == 0
+    assert calls == [(2 * FRAMES, [0, 1])]
+    x = seen["x"]
+    got = (x - seen["denoised"]) / sigma
+
+    timestep = m.get_model_object("model_sampling").timestep(torch.tensor(sigma)).float()
+    x_in = (x / (sigma ** 2 + 1) ** 0.5).view(1, FRAMES, 4, SIZE, SIZE).permute(0, 2, 1, 3, 4).repeat(2, 1, 1, 1, 1)
+    cond, uncond = _run_motion(models["unet_motion"], x_in, ctx, per_frame_norm=True, timestep=timestep).split(FRAMES)
+    rel = _rel(got, uncond + cfg * (cond - uncond))
+    print(f"\nthrough ComfyUI's sampler, cond+uncond batched, cfg {cfg}: rel {rel:.2e}")
+    assert rel <= TOLERANCE
