@@ -265,3 +265,15 @@ def fuse(outputs: Sequence[torch.Tensor], windows: Sequence[Sequence[int]], weig
 def overlap_cost(opts: ContextOptions, num_frames: int, step: int = 0) -> float:
     """Frames processed per model call divided by num_frames (1.0 means no overhead)."""
     return sum(len(window) for window in get_windows(opts, num_frames, step)) / num_frames
+
+
+def stretched_encodings(model, length: int) -> dict[str, torch.Tensor]:
+    """Position-encoding stretch: {buffer name: table interpolated to `length` positions} for every attention of a
+    MotionModel, for one window longer than the trained length. Nothing on the model changes."""
+    from .motion_module import stretch_pe
+    out = {}
+    for name, module in model.named_motion_modules():
+        for a, attn in enumerate(module.temporal_transformer.transformer_blocks[0].attention_blocks):
+            key = f"{name}.temporal_transformer.transformer_blocks.0.attention_blocks.{a}.pos_encoder.pe"
+            out[key] = stretch_pe(attn.pos_encoder.pe, length)
+    return out

@@ -10,7 +10,9 @@ import torch
 
 import comfy.context_windows
 
-from ..animatelcm_core.context import ContextOptions, fuse, fuse_weights, get_window_weights, get_windows
+from ..animatelcm_core.context import ContextOptions, fuse, fuse_weights, get_window_weights, get_windows, \
+    stretched_encodings
+from .motion_model import MOTION_KEY
 
 MOTION_WINDOWS = "animatelcm_motion_windows"  # transformer_options entry read by the injected motion modules
 MODES = ("motion-only", "full")
@@ -80,12 +82,22 @@ def window_control(control, index_list: list[int], num_frames: int):
     return c
 
 
-def attach_context(model, opts: ContextOptions, mode: str, max_length: int):
-    """Clone `model` with context windows in `mode` ("motion-only" or "full")."""
-    opts.validate(max_length=max_length)
+def attach_context(model, opts: ContextOptions, mode: str, max_length: int, stretch: bool = False):
+    """Clone `model` with context windows in `mode` ("motion-only" or "full").
+
+    With `stretch`, windows longer than the motion module's `max_length` are allowed: its position encodings are
+    interpolated to the window length (as object patches on a clone of the motion model's patcher).
+    """
+    opts.validate(max_length=None if stretch else max_length)
     if mode not in MODES:
         raise ValueError(f"Unknown context mode '{mode}'; expected one of {', '.join(MODES)}.")
     m = model.clone()
+    if stretch and opts.length > max_length:
+        (motion,) = m.get_additional_models_with_key(MOTION_KEY)
+        stretched = motion.clone()
+        for key, table in stretched_encodings(motion.model, opts.length).items():
+            stretched.add_object_patch(key, table)
+        m.set_additional_models(MOTION_KEY, [stretched])
     if mode == "full":
         m.model_options["context_handler"] = FrameContextHandler(opts)
         comfy.context_windows.create_prepare_sampling_wrapper(m)

@@ -8,8 +8,7 @@ import comfy.patcher_extension
 import comfy.utils
 
 from .inflate import I2V_FEATURES, frames_per_video, model_base
-from .inflate import KEY as MOTION_KEY
-from .motion_model import MotionModelHandle
+from .motion_model import MOTION_KEY, MotionModelHandle
 
 KEY = "animatelcm_i2v"
 

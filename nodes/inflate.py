@@ -15,9 +15,8 @@ from comfy.ldm.modules.diffusionmodules.openaimodel import Downsample, ResBlock,
 
 from ..animatelcm_core import placement
 from .context import MOTION_WINDOWS, run_windowed
-from .motion_model import MotionModelHandle
+from .motion_model import MOTION_KEY, MotionModelHandle
 
-KEY = "animatelcm_motion"
 I2V_FEATURES = "animatelcm_i2v_features"  # transformer_options entry set by the I2V wrapper for one UNet call
 I2V_LEVELS = {f"down_blocks.{i}.motion_modules.1": i for i in range(4)}  # features enter before these modules
 _FRAMES = contextvars.ContextVar("animatelcm_frames", default=None)
@@ -176,15 +175,15 @@ def inflate(model, handle: MotionModelHandle, settings: MotionSettings):
     if base != handle.config.base:
         raise ValueError(f"{handle.name} is a {handle.config.base.upper()} motion module ({handle.config.display_name}) "
                          f"but the MODEL is {base.upper()}; pick a motion module for {base.upper()}.")
-    if model.get_injections(KEY):
+    if model.get_injections(MOTION_KEY):
         raise ValueError("This MODEL already has a motion module applied; apply the motion module to the "
                          "original MODEL instead of stacking two.")
     m = model.clone()
     mm_patcher = handle.patcher.clone()
     injector = MotionInjector(handle, mm_patcher, settings)
-    m.set_additional_models(KEY, [mm_patcher])
-    m.set_injections(KEY, [comfy.patcher_extension.PatcherInjection(injector.inject, injector.eject)])
+    m.set_additional_models(MOTION_KEY, [mm_patcher])
+    m.set_injections(MOTION_KEY, [comfy.patcher_extension.PatcherInjection(injector.inject, injector.eject)])
     m.set_model_forward_timestep_embed_patch((InjectedMotionModule, motion_handler))
     if handle.config.spatial_norm_across_frames:
-        m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, KEY, _frames_wrapper)
+        m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, MOTION_KEY, _frames_wrapper)
     return m

@@ -13,6 +13,7 @@ from ..animatelcm_core.config import MotionModuleConfig
 from ..animatelcm_core.i2v_encoder import has_image_encoder, image_encoder_from_state_dict
 from ..animatelcm_core.motion_lora import MotionLoRA, load_motion_lora, lora_targets
 
+MOTION_KEY = "animatelcm_motion"  # key of the motion model's injections, additional model and wrapper
 MOTION_MODELS = "animatediff_models"
 MOTION_LORAS = "animatediff_motion_lora"
 PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

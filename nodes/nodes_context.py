@@ -3,7 +3,7 @@ from comfy_api.latest import io
 
 from ..animatelcm_core.context import FUSE_METHODS, SCHEDULES, ContextOptions
 from .context import MODES, attach_context
-from .inflate import KEY as MOTION_KEY
+from .motion_model import MOTION_KEY
 from .nodes_motion import CATEGORY
 
 
@@ -34,17 +34,21 @@ class ContextWindows(io.ComfyNode):
                                      tooltip="looped schedule: let windows wrap so the last frame flows into the first."),
                     io.Combo.Input("fuse_method", options=list(FUSE_METHODS), default="pyramid",
                                    tooltip="How overlapping windows are blended: pyramid favours window centres, flat "
-                                           "averages, overlap-linear crossfades only across the overlap.")],
+                                           "averages, overlap-linear crossfades only across the overlap."),
+                    io.Boolean.Input("stretch_position_encoding", default=False,
+                                     tooltip="Allow a context_length above the motion module's limit by interpolating "
+                                             "its position encodings to that length (motion may get slower/blurrier).")],
             outputs=[io.Model.Output(tooltip="The MODEL with context windows.")])
 
     @classmethod
-    def execute(cls, model, mode, context_length, context_overlap, schedule, stride, closed_loop, fuse_method):
+    def execute(cls, model, mode, context_length, context_overlap, schedule, stride, closed_loop, fuse_method,
+                stretch_position_encoding=False):
         motion = model.get_additional_models_with_key(MOTION_KEY)
         if not motion:
             raise ValueError("Connect the MODEL from 'Apply Motion Module': this MODEL has no motion module.")
         opts = ContextOptions(context_length, context_overlap, schedule, stride, closed_loop, fuse_method)
         max_length = motion[0].model.config.pe_length
-        return io.NodeOutput(attach_context(model, opts, mode, max_length))
+        return io.NodeOutput(attach_context(model, opts, mode, max_length, stretch_position_encoding))
 
 
 NODES = [ContextWindows]

@@ -105,3 +105,25 @@ def test_64_frames_through_executor(host, mode):
     ok, history, messages = host.helpers.run_prompt(prompt)
     assert ok, messages
     assert stats.results[0].shape == (64, 4, 8, 8) and torch.isfinite(stats.results[0]).all()
+
+
+def test_position_encoding_stretch(host):
+    """A 40-frame window on a v2 module (32 positions) works with stretch, is refused without it, and the shared
+    motion model is back to its own 32-position tables afterwards."""
+    import comfy.model_management
+    base = host.helpers.random_sd15(seed=23)
+    handle = graph_utils.motion_handle(host, "v2", seed=23)
+    inflated = graph_utils.inflate(host, base, handle)
+    opts = host.pack.animatelcm_core.context.ContextOptions(40, 4)
+    errors = host.pack.animatelcm_core.errors
+    with pytest.raises(errors.ContextOptionsError, match="limited to 32 frames.*stretch"):
+        host.pack.nodes.context.attach_context(inflated, opts, "full", max_length=32)
+    stretched = host.pack.nodes.context.attach_context(inflated, opts, "full", max_length=32, stretch=True)
+    noise = torch.randn(40, 4, 8, 8, generator=torch.Generator().manual_seed(5))
+    out = _sample(stretched, noise, steps=1)
+    assert out.shape == noise.shape and torch.isfinite(out).all()
+    comfy.model_management.unload_all_models()
+    module = handle.model.get_module("down_blocks.0.motion_modules.0")
+    assert module.max_frames == 32
+    with pytest.raises(ValueError, match="40 frames per batch.*at most 32"):
+        _sample(inflated, noise, steps=1)

@@ -332,3 +332,24 @@ def test_property_windows_and_weights(opts, num_frames, step):
     fused = fuse([torch.full((len(w), 2), 3.0) for w in windows], windows, weights, num_frames)
     torch.testing.assert_close(fused, torch.full((num_frames, 2), 3.0), atol=1e-5, rtol=0)
     assert overlap_cost(opts, num_frames, step) >= 1.0
+
+
+def test_stretched_encodings_interpolate_without_touching_the_model():
+    """Position-encoding stretch: tables of the new length whose end points are the original first/last rows."""
+    from animatelcm_core.build import motion_model_from_state_dict
+    from animatelcm_core.context import stretched_encodings
+    from synth_weights import FAMILY_FILES, random_state_dict
+    model, _ = motion_model_from_state_dict(random_state_dict(FAMILY_FILES["v3"], seed=0), "v3")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    tables = stretched_encodings(model, 48)
+    assert len(tables) == 40
+    key = "up_blocks.1.motion_modules.2.temporal_transformer.transformer_blocks.0.attention_blocks.1.pos_encoder.pe"
+    original = before[key]
+    assert tables[key].shape == (1, 48, 128)
+    for j in range(48):  # linear interpolation, end points aligned: new position j sits at old position j*31/47
+        p = j * 31 / 47
+        lo = int(p)
+        w = p - lo
+        expected = (1 - w) * original[0, lo] + w * original[0, min(lo + 1, 31)]
+        torch.testing.assert_close(tables[key][0, j], expected, rtol=1e-5, atol=1e-6)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
