@@ -135,3 +135,16 @@ def test_graph_load_image_vae_encode_i2v_sampling(host, tmp_path):
     ok, history, messages = host.helpers.run_prompt(prompt)
     assert ok, messages
     assert stats.results[0].shape == (16, 4, 8, 8) and torch.isfinite(stats.results[0]).all()
+
+
+def test_i2v_on_sdxl_is_refused(host):
+    import comfy.model_base
+    import comfy.model_patcher
+    import comfy.supported_models
+    model = comfy.model_base.SDXL(comfy.supported_models.SDXL(dict(host.helpers.TINY_SDXL)), device="cpu")
+    sdxl = comfy.model_patcher.ModelPatcher(model, load_device=torch.device("cpu"), offload_device=torch.device("cpu"))
+    handle = graph_utils.motion_handle(host, "animatelcm_i2v", seed=13)
+    with pytest.raises(ValueError, match="SD15 motion module .* but the MODEL is SDXL"):
+        graph_utils.inflate(host, sdxl, handle)
+    with pytest.raises(ValueError, match="SD1.5 models only"):
+        _attach(host, sdxl, handle, torch.zeros(1, 4, 8, 8))
