@@ -19,14 +19,17 @@ TINY_SD15 = {
 CONTEXT_DIM = TINY_SD15["context_dim"]
 
 
-def random_sd15(seed: int = 0, base: str = "sd15"):
-    """A ModelPatcher around ComfyUI's own SD1.5 BaseModel at reduced widths, with seeded random weights."""
+def random_sd15(seed: int = 0, num_res_blocks_list: bool = False):
+    """A ModelPatcher around ComfyUI's own SD1.5 BaseModel at reduced widths, with seeded random weights.
+
+    num_res_blocks_list: write num_res_blocks per level, as ComfyUI's checkpoint detection does (LoRA key mapping
+    needs it)."""
     import comfy.model_base
     import comfy.model_management
     import comfy.model_patcher
     import comfy.supported_models
-    config_cls = comfy.supported_models.SD15
-    model_config = config_cls(dict(TINY_SD15))
+    config = dict(TINY_SD15, num_res_blocks=[2, 2, 2, 2]) if num_res_blocks_list else dict(TINY_SD15)
+    model_config = comfy.supported_models.SD15(config)
     model = comfy.model_base.BaseModel(model_config, device="cpu")
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
