@@ -35,7 +35,7 @@ class ContextWindows(io.ComfyNode):
                     io.Combo.Input("fuse_method", options=list(FUSE_METHODS), default="pyramid",
                                    tooltip="How overlapping windows are blended: pyramid favours window centres, flat "
                                            "averages, overlap-linear crossfades only across the overlap."),
-                    io.Boolean.Input("stretch_position_encoding", default=False,
+                    io.Boolean.Input("stretch_position_encoding", default=False, optional=True,
                                      tooltip="Allow a context_length above the motion module's limit by interpolating "
                                              "its position encodings to that length (motion may get slower/blurrier).")],
             outputs=[io.Model.Output(tooltip="The MODEL with context windows.")])

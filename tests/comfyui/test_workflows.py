@@ -1,0 +1,140 @@
+"""Every shipped workflow validates with ComfyUI's own validation and runs to its output file in a real ComfyUI.
+
+The model files are random-weight files in the real formats at the real SD1.5 shapes (tests/fixtures/
+checkpoint_files.py), under the names the workflows use. Each API twin runs at a tiny size (64x64, 8 frames,
+2 steps; patched here) through one PromptExecutor, as the ComfyUI server does: loaders whose inputs did not change
+between workflows come from its cache."""
+import asyncio
+import logging
+import os
+import uuid
+
+import numpy as np
+import pytest
+
+import checkpoint_files
+from tools.workflow_api import CORE_NODES, NOTE_NODES, WIDGETS, load_json, node_definition, widget_names, \
+    WORKFLOWS_DIR
+
+SIZE, FRAMES, STEPS = 64, 8, 2
+LONG_FRAMES, CONTEXT_LENGTH, CONTEXT_OVERLAP = 12, 8, 4  # windows 0-7 and 4-11
+NAMES = sorted(os.path.splitext(f)[0] for f in os.listdir(os.path.join(WORKFLOWS_DIR, "api")) if f.endswith(".json"))
+LOADER_WARNINGS = ("missing", "not loaded", "leftover", "left over", "unexpected")
+
+
+@pytest.fixture(scope="module")
+def env(host, tmp_path_factory):
+    """Model files registered with ComfyUI, the workflows' input files in a fresh input folder, one executor."""
+    import execution
+    import folder_paths
+    root = checkpoint_files.ensure_model_files()
+    for key in checkpoint_files.FOLDERS:
+        folder_paths.add_model_folder_path(key, os.path.join(root, key))
+    media = tmp_path_factory.mktemp("input")
+    checkpoint_files.write_input_media(str(media))
+    previous_input = folder_paths.get_input_directory()
+    folder_paths.set_input_directory(str(media))
+    server = _Server()
+    yield {"root": root, "executor": execution.PromptExecutor(server), "server": server,
+           "output": folder_paths.get_output_directory()}
+    folder_paths.set_input_directory(previous_input)
+
+
+class _Server:
+    def __init__(self):
+        self.client_id, self.last_node_id, self.messages = None, None, []
+
+    def send_sync(self, event, data, sid=None):
+        self.messages.append((event, data))
+
+
+def shrink(prompt: dict, name: str) -> int:
+    """Tiny size, few frames and steps; returns the number of frames the output must have."""
+    frames = LONG_FRAMES if "context" in name else FRAMES
+    for node in prompt.values():
+        inputs, kind = node["inputs"], node["class_type"]
+        if kind in ("EmptyLatentImage", "ImageScale"):
+            inputs["width"] = inputs["height"] = SIZE
+        if kind == "EmptyLatentImage":
+            inputs["batch_size"] = frames
+        if kind == "ImageFromBatch":
+            inputs["length"] = frames
+        if kind in ("KSampler", "ALCM_Sampler"):
+            inputs["steps"] = STEPS
+        if kind == "ALCM_ContextOptions":
+            inputs["context_length"], inputs["context_overlap"] = CONTEXT_LENGTH, CONTEXT_OVERLAP
+    return frames
+
+
+def read_frames(path: str) -> tuple[np.ndarray, float | None]:
+    """Decoded RGB frames (n, h, w, 3) of an animated WEBP (PIL) or a video (PyAV), and the frame rate."""
+    if path.endswith(".webp"):
+        from PIL import Image
+        with Image.open(path) as im:
+            frames = []
+            for i in range(im.n_frames):
+                im.seek(i)
+                frames.append(np.asarray(im.convert("RGB")))
+            fps = 1000.0 / im.info["duration"] if im.info.get("duration") else None
+        return np.stack(frames), fps
+    import av
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+        return np.stack(frames), float(stream.average_rate)
+
+
+def test_core_node_ids_are_comfyui_core(host):
+    """The core node list (tools/workflow_api.py) against the real registry: each exists and is ComfyUI's own."""
+    mappings = host.nodes.NODE_CLASS_MAPPINGS
+    for kind in CORE_NODES:
+        assert kind in mappings, f"{kind} is not a node of this ComfyUI"
+        module = getattr(mappings[kind], "RELATIVE_PYTHON_MODULE", "nodes")
+        assert module == "nodes" or module.startswith("comfy_extras."), (kind, module)
+    for kind in [k for k in WIDGETS if k.startswith("ALCM_")]:
+        assert getattr(mappings[kind], "RELATIVE_PYTHON_MODULE", "").startswith("custom_nodes."), kind
+    assert not set(NOTE_NODES) & set(mappings), "Note nodes are frontend-only"
+
+
+def test_widget_table_matches_node_definitions(host):
+    """WIDGETS (what the unit tier uses) equals the widget order derived from each live node definition."""
+    mappings = host.nodes.NODE_CLASS_MAPPINGS
+    for kind, names in WIDGETS.items():
+        assert widget_names(node_definition(mappings[kind])) == names, kind
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_workflow_validates_and_runs(host, env, name, caplog):
+    import execution
+    prompt = load_json(os.path.join(WORKFLOWS_DIR, "api", name + ".json"))
+    frames = shrink(prompt, name)
+    prompt_id = str(uuid.uuid4())
+    valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt(prompt_id, prompt, None))
+    assert valid, f"ComfyUI rejected {name}: {error} {node_errors}"
+    executor = env["executor"]
+    with caplog.at_level(logging.WARNING):
+        executor.execute(prompt, prompt_id, {}, outputs)
+    errors = [d for e, d in executor.status_messages if e == "execution_error"]
+    assert executor.success, f"{name} failed: {errors[0]['exception_message'] if errors else executor.status_messages}"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
+                and any(w in r.getMessage().lower() for w in LOADER_WARNINGS)]
+    assert not warnings, f"a loader did not take every weight of a fixture file: {warnings[:3]}"
+
+    saved = [os.path.join(env["output"], item["subfolder"], item["filename"])
+             for ui in executor.history_result["outputs"].values() for item in ui.get("images", [])
+             if item.get("type") == "output"]
+    assert len(saved) == 1, saved
+    path = saved[0]
+    save_node = next(n for n in prompt.values() if n["class_type"] in ("SaveAnimatedWEBP", "SaveVideo"))
+    assert path.endswith(".webp" if save_node["class_type"] == "SaveAnimatedWEBP" else ".mp4")
+    assert os.path.relpath(path, env["output"]).startswith(save_node["inputs"]["filename_prefix"])
+    video, fps = read_frames(path)
+    assert video.shape == (frames, SIZE, SIZE, 3)
+    assert video.std() > 1.0, "all frames are one flat colour: the pipeline produced no image"
+    if name == "animatelcm_video2video":  # CreateVideo's fps comes from the input video
+        assert fps == pytest.approx(checkpoint_files.VIDEO_FPS)
+    elif save_node["class_type"] == "SaveVideo":
+        create = next(n for n in prompt.values() if n["class_type"] == "CreateVideo")
+        assert fps == pytest.approx(create["inputs"]["fps"])
+    else:
+        assert fps == pytest.approx(save_node["inputs"]["fps"], rel=0.05)

@@ -1,0 +1,85 @@
+"""The runner's command-line overrides on the shipped API workflows, with stand-in node definitions (no ComfyUI).
+
+The ComfyUI tier runs the runner for real (tests/comfyui/test_runner.py)."""
+import json
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from tools import run_workflow
+from tools.workflow_api import WORKFLOWS_DIR
+
+
+class _KSampler:  # the parts of ComfyUI's definitions the overrides read: input names/types, output names
+    RETURN_TYPES = ("LATENT",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",), "seed": ("INT",), "steps": ("INT",), "positive": ("CONDITIONING",),
+                             "negative": ("CONDITIONING",), "latent_image": ("LATENT",)}}
+
+
+class _ControlNetApplyAdvanced:
+    RETURN_TYPES = ("CONDITIONING", "CONDITIONING")
+    RETURN_NAMES = ("positive", "negative")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"positive": ("CONDITIONING",), "negative": ("CONDITIONING",),
+                             "control_net": ("CONTROL_NET",), "image": ("IMAGE",), "strength": ("FLOAT",)}}
+
+
+NODES = SimpleNamespace(NODE_CLASS_MAPPINGS={"KSampler": _KSampler, "ALCM_Sampler": _KSampler,
+                                             "ControlNetApplyAdvanced": _ControlNetApplyAdvanced})
+
+
+def _prompt(name):
+    with open(os.path.join(WORKFLOWS_DIR, "api", name + ".json")) as f:
+        return json.load(f)
+
+
+def _opts(*argv):
+    return run_workflow.parse_args(["w.json", *argv])
+
+
+def _by_type(prompt, kind):
+    return {i: n["inputs"] for i, n in prompt.items() if n["class_type"] == kind}
+
+
+def test_prompt_reaches_the_text_encoders_through_controlnet():
+    prompt = _prompt("animatelcm_controlnet_openpose")
+    before = json.loads(json.dumps(prompt))
+    changes = run_workflow.apply_overrides(prompt, _opts("--prompt", "a robot", "--negative", "ugly", "--seed", "5",
+                                                         "--frames", "24", "--width", "768", "--height", "432",
+                                                         "--steps", "6"), NODES)
+    (sampler,) = _by_type(prompt, "KSampler").values()
+    (cn,) = _by_type(prompt, "ControlNetApplyAdvanced").values()
+    assert sampler["positive"][0] == sampler["negative"][0]  # both come from the ControlNet node ...
+    assert prompt[cn["positive"][0]]["inputs"]["text"] == "a robot"  # ... which passes each one through
+    assert prompt[cn["negative"][0]]["inputs"]["text"] == "ugly"
+    assert sampler["seed"] == 5 and sampler["steps"] == 6
+    (latent,) = _by_type(prompt, "EmptyLatentImage").values()
+    assert (latent["width"], latent["height"], latent["batch_size"]) == (768, 432, 24)
+    (hints,) = _by_type(prompt, "ImageFromBatch").values()
+    assert hints["length"] == 24 and hints["image"] == _by_type(before, "ImageFromBatch").popitem()[1]["image"]
+    assert len(changes) == 8  # frames x2, width, height, seed, steps, positive, negative
+    # nothing else moved
+    for node_id, node in before.items():
+        for k, v in node["inputs"].items():
+            if not any(f"node {node_id} " in c and f".{k} =" in c for c in changes):
+                assert prompt[node_id]["inputs"][k] == v
+
+
+def test_set_and_media_overrides():
+    prompt = _prompt("animatelcm_video2video")
+    run_workflow.apply_overrides(prompt, _opts("--set", "12.denoise=0.45", "--set", "4.text=hello world",
+                                               "--video", "/somewhere/clip.mp4", "--checkpoint", "mine.safetensors"),
+                                 NODES)
+    assert prompt["12"]["inputs"]["denoise"] == 0.45 and prompt["4"]["inputs"]["text"] == "hello world"
+    assert _by_type(prompt, "CheckpointLoaderSimple").popitem()[1]["ckpt_name"] == "mine.safetensors"
+    assert _by_type(prompt, "LoadVideo").popitem()[1]["file"] == "clip.mp4"
+    with pytest.raises(run_workflow.RunError, match="NODE_ID.INPUT=VALUE"):
+        run_workflow.apply_overrides(prompt, _opts("--set", "99.x=1"), NODES)
+    with pytest.raises(run_workflow.RunError, match="no LoadImage node"):
+        run_workflow.apply_overrides(prompt, _opts("--image", "a.png"), NODES)

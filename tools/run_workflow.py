@@ -1,0 +1,455 @@
+"""Run a ComfyUI workflow headless: ComfyUI's own validation and executor, in this process, no web UI.
+
+    python tools/run_workflow.py workflows/animatelcm_t2v.json --output out/
+    python -m tools.run_workflow workflows/animatelcm_t2v.json --comfyui ~/ComfyUI --prompt "a cat surfing" --seed 7
+
+The workflow may be in UI format (what the ComfyUI frontend saves, e.g. workflows/*.json) or API format (what
+`/prompt` takes, e.g. workflows/api/*.json or ComfyUI's "Export (API)").
+
+ComfyUI is the one given with --comfyui, else $COMFYUI_PATH, else the ComfyUI this pack is installed in
+(ComfyUI/custom_nodes/<this pack>). This pack is loaded from where this file is; other custom node packs only with
+--all-custom-nodes.
+
+Before any model is loaded, every model file the workflow names (checkpoints, LoRAs, ControlNets, VAEs, motion
+modules, MotionLoRAs, ...) and every input image / video is looked up; if any is missing the run stops with a list
+of the missing files and the folders searched.
+
+Exit status: 0 success, 1 the workflow failed validation or execution, 2 bad command line / workflow file /
+ComfyUI not found, 3 model or input files missing.
+"""
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+
+PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if __package__ in (None, ""):  # run as a script: make `tools` importable
+    sys.path.insert(0, PACK_DIR)
+
+from tools.workflow_api import (WorkflowFormatError, is_api_workflow, is_ui_workflow, node_definition,  # noqa: E402
+                                ui_to_api, widget_names)
+
+EXIT_FAILED, EXIT_USAGE, EXIT_MISSING = 1, 2, 3
+# --models DIR adds DIR/<folder> for these folders (and for the optional ones when DIR has them)
+MAIN_MODEL_FOLDERS = ("checkpoints", "loras", "controlnet", "vae", "animatediff_models", "animatediff_motion_lora")
+OPTIONAL_MODEL_FOLDERS = ("clip_vision", "embeddings", "upscale_models", "text_encoders", "diffusion_models")
+# (node type, input) -> model folder, where the input name alone does not tell
+MODEL_INPUTS = {
+    ("ALCM_LoadMotionModel", "model_name"): "animatediff_models",
+    ("ALCM_ApplyMotionLoRA", "lora_name"): "animatediff_motion_lora",
+    ("UpscaleModelLoader", "model_name"): "upscale_models",
+    ("CLIPVisionLoader", "clip_name"): "clip_vision",
+    ("CLIPLoader", "clip_name"): "text_encoders",
+    ("DualCLIPLoader", "clip_name1"): "text_encoders",
+    ("DualCLIPLoader", "clip_name2"): "text_encoders",
+    ("UNETLoader", "unet_name"): "diffusion_models",
+}
+# input name -> model folder, for any other node
+MODEL_INPUT_NAMES = {"ckpt_name": "checkpoints", "lora_name": "loras", "control_net_name": "controlnet",
+                     "vae_name": "vae"}
+INPUT_FILES = {("LoadImage", "image"), ("LoadImageMask", "image"), ("LoadVideo", "file")}
+FRAME_INPUTS = {("EmptyLatentImage", "batch_size"), ("ImageFromBatch", "length"), ("RepeatImageBatch", "amount"),
+                ("RepeatLatentBatch", "amount")}
+SIZE_NODES = ("EmptyLatentImage", "ImageScale")
+STEP_NODES = ("KSampler", "KSamplerAdvanced", "ALCM_Sampler", "ALCM_LCMSigmas", "BasicScheduler")
+
+
+class RunError(Exception):
+    def __init__(self, message: str, status: int = EXIT_FAILED):
+        super().__init__(message)
+        self.status = status
+
+
+def find_comfyui(explicit: str | None) -> str:
+    candidates = [explicit] if explicit else [os.environ.get("COMFYUI_PATH"), os.path.dirname(os.path.dirname(PACK_DIR))]
+    for path in candidates:
+        if path and os.path.isfile(os.path.join(path, "main.py")) and os.path.isdir(os.path.join(path, "comfy")):
+            return os.path.abspath(path)
+    where = explicit or "$COMFYUI_PATH and the folder this pack is installed in"
+    raise RunError(f"ComfyUI not found ({where}): pass --comfyui PATH, the folder that holds ComfyUI's main.py",
+                   EXIT_USAGE)
+
+
+# ----------------------------------------------------------------------------------------------------------- boot
+def boot(comfyui: str, cpu: bool, output_dir: str, input_dir: str | None, models: list[str], all_custom_nodes: bool):
+    """Import ComfyUI from `comfyui` the way main.py sets it up (minus the server) and load this pack."""
+    # ComfyUI's top-level modules (nodes, utils, ...) must win over this pack's folders of the same name.
+    ours = {PACK_DIR, os.path.join(PACK_DIR, "tools")}
+    sys.path[:] = [comfyui] + [p for p in sys.path if os.path.abspath(p or os.getcwd()) not in ours]
+    for name in [m for m in sys.modules if m == "nodes" or m.startswith("nodes.") or m == "utils"]:
+        del sys.modules[name]
+    import utils.install_util  # noqa: F401  (ComfyUI's utils package, before comfy/ can shadow it)
+    import torch
+    from comfy.cli_args import args
+    args.cpu = cpu or not torch.cuda.is_available()
+    args.disable_all_custom_nodes = False
+    import folder_paths
+    import utils.extra_config
+    default_yaml = os.path.join(comfyui, "extra_model_paths.yaml")
+    if os.path.isfile(default_yaml):
+        utils.extra_config.load_extra_path_config(default_yaml)
+    for root in models:
+        for key in MAIN_MODEL_FOLDERS + OPTIONAL_MODEL_FOLDERS:
+            path = os.path.join(root, key)
+            if key in MAIN_MODEL_FOLDERS or os.path.isdir(path):
+                folder_paths.add_model_folder_path(key, path, is_default=True)
+    folder_paths.set_output_directory(output_dir)
+    if input_dir:
+        folder_paths.set_input_directory(input_dir)
+    import nodes
+    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=all_custom_nodes, init_api_nodes=False))
+    loaded = {os.path.realpath(d) for d in getattr(nodes, "LOADED_MODULE_DIRS", {}).values()}
+    if os.path.realpath(PACK_DIR) not in loaded and not asyncio.run(nodes.load_custom_node(PACK_DIR)):
+        raise RunError(f"this pack ({PACK_DIR}) failed to load into ComfyUI: see the log above")
+    return nodes
+
+
+# ------------------------------------------------------------------------------------------------------ workflow
+def registry_widgets(nodes):
+    cache = {}
+
+    def lookup(kind):
+        if kind not in cache:
+            cls = nodes.NODE_CLASS_MAPPINGS.get(kind)
+            cache[kind] = None if cls is None else widget_names(node_definition(cls))
+        return cache[kind]
+    return lookup
+
+
+def to_api(workflow: dict, nodes) -> dict:
+    if is_api_workflow(workflow):
+        prompt = json.loads(json.dumps(workflow))
+    elif is_ui_workflow(workflow):
+        unknown = sorted({n["type"] for n in workflow["nodes"]
+                          if n["type"] not in nodes.NODE_CLASS_MAPPINGS
+                          and n["type"] not in ("Note", "MarkdownNote", "Reroute", "PrimitiveNode")})
+        if unknown:
+            raise RunError("the workflow uses node types that are not installed: " + ", ".join(unknown) +
+                           " (install the packs that provide them; add --all-custom-nodes to load the packs in "
+                           "ComfyUI's custom_nodes folder)")
+        try:
+            prompt = ui_to_api(workflow, registry_widgets(nodes))
+        except WorkflowFormatError as e:
+            raise RunError(f"cannot convert the UI workflow: {e}", EXIT_USAGE)
+    else:
+        raise RunError("not a ComfyUI workflow: expected the UI format (`nodes`, `links`) or the API format "
+                       "({id: {class_type, inputs}})", EXIT_USAGE)
+    unknown = sorted({n["class_type"] for n in prompt.values() if n["class_type"] not in nodes.NODE_CLASS_MAPPINGS})
+    if unknown:
+        raise RunError("the workflow uses node types that are not installed: " + ", ".join(unknown) +
+                       " (add --all-custom-nodes to load the packs in ComfyUI's custom_nodes folder)")
+    return prompt
+
+
+def _definition(nodes, kind):
+    return node_definition(nodes.NODE_CLASS_MAPPINGS[kind])
+
+
+def _prompt_text_nodes(prompt: dict, nodes, which: str) -> list[str]:
+    """Ids of the text-encode nodes that feed the samplers' `which` (positive / negative) conditioning."""
+    found, seen = [], set()
+
+    def walk(link):
+        src, slot = str(link[0]), link[1]
+        if (src, slot) in seen or src not in prompt:
+            return
+        seen.add((src, slot))
+        node = prompt[src]
+        if isinstance(node["inputs"].get("text"), str):
+            found.append(src)
+            return
+        definition = _definition(nodes, node["class_type"])
+        names = list(definition.get("output_name") or [])
+        same = names[slot] if slot < len(names) else None
+        links = {k: v for k, v in node["inputs"].items() if isinstance(v, list) and len(v) == 2}
+        if same in links:
+            walk(links[same])
+            return
+        types = {n: spec[0] for sec in definition.get("input", {}).values() for n, spec in sec.items()}
+        for name, v in links.items():
+            if types.get(name) == "CONDITIONING":
+                walk(v)
+
+    for node_id, node in prompt.items():
+        link = node["inputs"].get(which)
+        if not isinstance(link, list):
+            continue
+        if "CONDITIONING" not in (_definition(nodes, node["class_type"]).get("output") or []):
+            walk(link)  # a sampler / guider, not a conditioning pass-through
+    return sorted(set(found), key=int)
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def apply_overrides(prompt: dict, opts, nodes) -> list[str]:
+    """Command-line overrides, applied to the API prompt. Returns one line per change."""
+    changes = []
+
+    def put(node_id, name, value):
+        prompt[node_id]["inputs"][name] = value
+        changes.append(f"node {node_id} ({prompt[node_id]['class_type']}).{name} = {value!r}")
+
+    def literal(node, name):
+        return name in node["inputs"] and not isinstance(node["inputs"][name], list)
+
+    for node_id, node in prompt.items():
+        kind = node["class_type"]
+        if opts.checkpoint is not None and literal(node, "ckpt_name"):
+            put(node_id, "ckpt_name", opts.checkpoint)
+        if opts.seed is not None:
+            for name in ("seed", "noise_seed"):
+                if literal(node, name):
+                    put(node_id, name, opts.seed)
+        if opts.frames is not None:
+            for name in [n for n in node["inputs"] if (kind, n) in FRAME_INPUTS and literal(node, n)]:
+                put(node_id, name, opts.frames)
+        if kind in SIZE_NODES:
+            for name, value in (("width", opts.width), ("height", opts.height)):
+                if value is not None and literal(node, name):
+                    put(node_id, name, value)
+        if opts.steps is not None and kind in STEP_NODES and literal(node, "steps"):
+            put(node_id, "steps", opts.steps)
+    for which, text in (("positive", opts.prompt), ("negative", opts.negative)):
+        if text is None:
+            continue
+        targets = _prompt_text_nodes(prompt, nodes, which)
+        if not targets:
+            raise RunError(f"--{'prompt' if which == 'positive' else 'negative'}: no text encoder feeds a sampler's "
+                           f"{which} input in this workflow", EXIT_USAGE)
+        for node_id in targets:
+            put(node_id, "text", text)
+    for image_opt, kinds in ((opts.image, ("LoadImage",)), (opts.video, ("LoadVideo",))):
+        if image_opt:
+            targets = [i for i, n in prompt.items() if n["class_type"] in kinds]
+            if not targets:
+                raise RunError(f"no {'/'.join(kinds)} node in this workflow for {image_opt}", EXIT_USAGE)
+            for node_id in targets:
+                put(node_id, "image" if kinds[0] == "LoadImage" else "file", os.path.basename(image_opt))
+    for item in opts.set or []:
+        target, sep, value = item.partition("=")
+        node_id, dot, name = target.partition(".")
+        if not (sep and dot) or node_id not in prompt:
+            raise RunError(f"--set {item!r}: expected NODE_ID.INPUT=VALUE with a node id of this workflow "
+                           f"({', '.join(sorted(prompt, key=int))})", EXIT_USAGE)
+        put(node_id, name, _parse_value(value))
+    if opts.frames is not None and not any("batch_size" in c or "length" in c or "amount" in c for c in changes):
+        logging.warning("--frames: this workflow has no frame-count input (%s)",
+                        ", ".join(f"{k}.{n}" for k, n in sorted(FRAME_INPUTS)))
+    return changes
+
+
+def missing_files(prompt: dict, nodes) -> list[str]:
+    """One line per model or input file the prompt names that is not on disk, with the folders searched."""
+    import folder_paths
+    problems = []
+    for node_id in sorted(prompt, key=lambda i: (len(i), i)):
+        node = prompt[node_id]
+        kind = node["class_type"]
+        for name, value in node["inputs"].items():
+            if not isinstance(value, str):
+                continue
+            folder = MODEL_INPUTS.get((kind, name)) or MODEL_INPUT_NAMES.get(name)
+            if folder:
+                if folder not in folder_paths.folder_names_and_paths:
+                    problems.append(f"{value}  (node {node_id} {kind}.{name}): ComfyUI has no '{folder}' model "
+                                    f"folder")
+                elif folder_paths.get_full_path(folder, value) is None:
+                    dirs = folder_paths.get_folder_paths(folder)
+                    problems.append(f"{value}  (node {node_id} {kind}.{name}): not found in the '{folder}' "
+                                    f"folders:\n      " + "\n      ".join(dirs))
+            elif (kind, name) in INPUT_FILES and not folder_paths.exists_annotated_filepath(value):
+                problems.append(f"{value}  (node {node_id} {kind}.{name}): input file not found in "
+                                f"{folder_paths.get_input_directory()}")
+    return problems
+
+
+# ------------------------------------------------------------------------------------------------------ execute
+class _Progress:
+    """Stands in for ComfyUI's server: prints each node as it runs and a step bar for samplers."""
+
+    def __init__(self, prompt: dict, quiet: bool):
+        self.client_id = "run_workflow"
+        self.last_node_id = None
+        self.prompt = prompt
+        self.quiet = quiet
+        self.done = 0
+        self.bar = None
+        self.bar_node = None
+        self.errors = []
+
+    def send_sync(self, event, data, sid=None):
+        if event == "executing" and data.get("node") is not None:
+            self._close_bar()
+            self.done += 1
+            node_id = str(data["node"])
+            kind = self.prompt.get(node_id, {}).get("class_type", "?")
+            self._print(f"[{self.done}/{len(self.prompt)}] node {node_id}: {kind}")
+        elif event == "execution_cached" and data.get("nodes"):
+            self.done += len(data["nodes"])
+        elif event == "execution_error":
+            self.errors.append(data)
+
+    def send_progress_text(self, *args, **kwargs):
+        pass
+
+    def hook(self, value, total, preview=None, node_id=None):
+        if self.quiet:
+            return
+        from tqdm import tqdm
+        if self.bar is None or self.bar_node != node_id or self.bar.total != total:
+            self._close_bar()
+            self.bar = tqdm(total=total, desc="  steps", unit="step", leave=False, file=sys.stderr, dynamic_ncols=True)
+            self.bar_node = node_id
+        self.bar.update(value - self.bar.n)
+
+    def _close_bar(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def _print(self, text):
+        if not self.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+
+def output_files(history: dict, output_dir: str) -> list[str]:
+    files = []
+    for ui in history.get("outputs", {}).values():
+        for items in ui.values():
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, dict) and item.get("type") == "output" and "filename" in item:
+                    files.append(os.path.join(output_dir, item.get("subfolder", ""), item["filename"]))
+    return files
+
+
+def execute(prompt: dict, extra_data: dict, quiet: bool) -> list[str]:
+    import comfy.utils
+    import execution
+    import folder_paths
+    prompt_id = str(uuid.uuid4())
+    valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt(prompt_id, prompt, None))
+    if not valid:
+        lines = [f"the workflow failed ComfyUI's validation: {error.get('message')} {error.get('details', '')}".strip()]
+        for node_id, info in (node_errors or {}).items():
+            for e in info.get("errors", []):
+                lines.append(f"  node {node_id} ({info.get('class_type')}): {e.get('message')}: {e.get('details')}")
+        raise RunError("\n".join(lines))
+    server = _Progress(prompt, quiet)
+    comfy.utils.set_progress_bar_global_hook(server.hook)
+    comfy.utils.PROGRESS_BAR_ENABLED = False  # our bar replaces the samplers' own tqdm output
+    executor = execution.PromptExecutor(server)
+    executor.execute(prompt, prompt_id, {**extra_data, "client_id": server.client_id}, outputs)
+    server._close_bar()
+    if not executor.success:
+        errors = server.errors or [d for e, d in executor.status_messages if e == "execution_error"]
+        if errors:
+            e = errors[0]
+            tb = "".join(e.get("traceback") or [])
+            raise RunError(f"node {e.get('node_id')} ({e.get('node_type')}) failed: {e.get('exception_type')}: "
+                           f"{e.get('exception_message')}\n{tb}")
+        raise RunError("the workflow failed (interrupted)")
+    return output_files(executor.history_result, folder_paths.get_output_directory())
+
+
+# ---------------------------------------------------------------------------------------------------------- main
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="run_workflow", description="Run a ComfyUI workflow (UI or API format) headless through ComfyUI's own "
+                                         "executor, with this pack loaded.",
+        epilog="Exit status: 0 success, 1 validation or execution failed, 2 usage error, 3 model/input files missing.")
+    p.add_argument("workflow", help="workflow JSON file: UI format (workflows/*.json) or API format")
+    p.add_argument("--comfyui", metavar="PATH", help="ComfyUI folder (default: $COMFYUI_PATH, else the ComfyUI this "
+                                                     "pack is installed in)")
+    p.add_argument("--models", metavar="DIR", action="append", default=[],
+                   help="extra models root, searched first: DIR/checkpoints, DIR/loras, DIR/controlnet, DIR/vae, "
+                        "DIR/animatediff_models, DIR/animatediff_motion_lora, ... (repeatable)")
+    p.add_argument("--output", metavar="DIR", default="output", help="where the outputs go (default: ./output)")
+    p.add_argument("--input", metavar="DIR", help="ComfyUI input folder for LoadImage / LoadVideo (default: "
+                                                  "ComfyUI's input/, or the folder of --image / --video)")
+    p.add_argument("--image", metavar="FILE", help="image for the LoadImage nodes")
+    p.add_argument("--video", metavar="FILE", help="video for the LoadVideo nodes")
+    p.add_argument("--checkpoint", metavar="NAME", help="SD1.5 checkpoint file (ckpt_name), e.g. "
+                                                        "realisticVisionV60B1_v51VAE.safetensors")
+    p.add_argument("--prompt", metavar="TEXT", help="positive prompt (the text encoders feeding the samplers' positive)")
+    p.add_argument("--negative", metavar="TEXT", help="negative prompt")
+    p.add_argument("--seed", type=int, help="seed of every sampler")
+    p.add_argument("--frames", type=int, help="number of frames (EmptyLatentImage batch_size, ImageFromBatch length, "
+                                              "RepeatImageBatch amount)")
+    p.add_argument("--width", type=int, help="width (EmptyLatentImage, ImageScale)")
+    p.add_argument("--height", type=int, help="height (EmptyLatentImage, ImageScale)")
+    p.add_argument("--steps", type=int, help="sampling steps")
+    p.add_argument("--set", metavar="NODE.INPUT=VALUE", action="append",
+                   help="set any input of the API prompt, e.g. --set 9.cfg=1.5 (VALUE is JSON, else a string; "
+                        "repeatable)")
+    p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is available")
+    p.add_argument("--all-custom-nodes", action="store_true", help="also load the other packs in ComfyUI's "
+                                                                   "custom_nodes folder")
+    p.add_argument("--save-api", metavar="FILE", help="also write the final API prompt (after overrides) to FILE")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("-v", "--verbose", action="store_true", help="show ComfyUI's log")
+    return p.parse_args(argv)
+
+
+def _input_dir(opts) -> str | None:
+    if opts.input:
+        return os.path.abspath(opts.input)
+    dirs = {os.path.dirname(os.path.abspath(f)) for f in (opts.image, opts.video) if f}
+    if len(dirs) > 1:
+        raise RunError("--image and --video are in different folders: put them in one folder, or use --input DIR "
+                       "with both files in it", EXIT_USAGE)
+    return dirs.pop() if dirs else None
+
+
+def run(argv=None) -> int:
+    opts = parse_args(argv)
+    logging.basicConfig(level=logging.INFO if opts.verbose else logging.WARNING, format="%(message)s")
+    started = time.time()
+    try:
+        try:
+            with open(opts.workflow, encoding="utf-8") as f:
+                workflow = json.load(f)
+        except (OSError, ValueError) as e:
+            raise RunError(f"cannot read the workflow {opts.workflow}: {e}", EXIT_USAGE)
+        for f in (opts.image, opts.video):
+            if f and not os.path.isfile(f):
+                raise RunError(f"no such file: {f}", EXIT_USAGE)
+        comfyui = find_comfyui(opts.comfyui)
+        output_dir = os.path.abspath(opts.output)
+        os.makedirs(output_dir, exist_ok=True)
+        nodes = boot(comfyui, opts.cpu, output_dir, _input_dir(opts), [os.path.abspath(m) for m in opts.models],
+                     opts.all_custom_nodes)
+        prompt = to_api(workflow, nodes)
+        for change in apply_overrides(prompt, opts, nodes):
+            logging.info("override: %s", change)
+        if opts.save_api:
+            with open(opts.save_api, "w", encoding="utf-8") as f:
+                json.dump(prompt, f, indent=2)
+        problems = missing_files(prompt, nodes)
+        if problems:
+            raise RunError(f"{len(problems)} file(s) the workflow needs are missing:\n" +
+                           "\n".join(f"  - {p}" for p in problems) +
+                           "\nPut each file in one of the folders listed (or pass --models DIR with the files in "
+                           "DIR/<folder>/).", EXIT_MISSING)
+        extra = {"extra_pnginfo": {"workflow": workflow}} if is_ui_workflow(workflow) else {}
+        files = execute(prompt, extra, opts.quiet)
+    except RunError as e:
+        print(f"run_workflow: error: {e}", file=sys.stderr)
+        return e.status
+    if not opts.quiet:
+        print(f"done in {time.time() - started:.1f} s: {len(files)} output file(s)", file=sys.stderr)
+    for f in files:
+        print(f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())
