@@ -3,6 +3,14 @@
 Forward math: spec formats.md §2.4. Frames arrive batched as `(b f) c h w`; attention runs over f for every
 (batch, pixel) pair, i.e. on `(b h w) f c`. Nothing is stored on a module between calls: the frame count is an
 argument of `forward`.
+
+Performance (bench/README.md has the figures): the input is copied once into a contiguous `(b, h*w, f, c)` token
+buffer (the across-frames GroupNorm runs on it directly, as a channels-last view), every token-wise layer then runs
+on contiguous row blocks of that buffer (`chunk_tokens` bounds their size), and each block's result is written, with
+the residual added, straight into the `(b f) c h w` output. Residual adds and the GEGLU gate are done in place on
+tensors this module allocated itself, never on the caller's input, and only when autograd does not need the old
+values. Layers are always called as modules (never `F.linear` on their weights) so host ops that cast or offload
+weights keep working.
 """
 from types import SimpleNamespace
 
@@ -15,8 +23,20 @@ from .positional import sinusoidal_encoding
 
 TORCH_OPS = SimpleNamespace(Linear=nn.Linear, LayerNorm=nn.LayerNorm, GroupNorm=nn.GroupNorm)
 
-# Rows of (batch x pixels) sequences processed at once; bounds the peak memory of the token-wise layers.
+# Token-wise layers (everything between the GroupNorm and the output residual) run on blocks of whole sequences;
+# `chunk_tokens` is a block's budget in (frames x channels) elements and bounds their peak memory.
+# Automatic choice (chunk_tokens=None):
+# - CPU: about CPU_BLOCK_TOKENS tokens per block, at most DEFAULT_CHUNK_TOKENS elements, so the widest intermediate
+#   (the GEGLU projection, 8x) stays within 32 MiB in fp32, glibc's largest mmap threshold: blocks reuse freed
+#   heap memory instead of page-faulting fresh mappings on every call, and stay cache-sized for the elementwise
+#   work, while each weight matrix is still packed for a GEMM of ~1k rows (measured: bench/README.md).
+# - accelerators: blocks of up to ACCELERATOR_CHUNK_TOKENS elements (few kernel launches), and at most
+#   SDPA_BATCH_LIMIT (sequences x heads) per attention call, which keeps every SDPA backend's grid within CUDA's
+#   65535 limit on its y/z dimensions.
+CPU_BLOCK_TOKENS = 1024
 DEFAULT_CHUNK_TOKENS = 1 << 20
+ACCELERATOR_CHUNK_TOKENS = 1 << 25
+SDPA_BATCH_LIMIT = 1 << 15
 
 
 class PositionalEncoding(nn.Module):
@@ -61,7 +81,11 @@ class GEGLU(nn.Module):
 
     def forward(self, x):
         value, gate = self.proj(x).chunk(2, dim=-1)
-        return value * F.gelu(gate)
+        if _needs_grad(value):
+            return value * F.gelu(gate)
+        # in place on the projection this call allocated: no (n, f, 4c) temporaries; the result is a row-strided
+        # view, which the next Linear consumes without a copy (its rows are contiguous)
+        return value.mul_(torch.ops.aten.gelu_(gate))
 
 
 class FeedForward(nn.Module):
@@ -85,9 +109,11 @@ class TemporalTransformerBlock(nn.Module):
 
     def forward(self, h: torch.Tensor, scale=None, attention=None) -> torch.Tensor:
         """h: (N, F, C) tokens; pre-norm residual attention blocks, then the GEGLU feed-forward."""
+        owned = False  # `h` is the caller's until the first residual add allocates a fresh tensor
         for norm, attn in zip(self.norms, self.attention_blocks):
-            h = h + attn(norm(h), scale=scale, attention=attention)
-        return h + self.ff(self.ff_norm(h))
+            h = _residual(h, attn(norm(h), scale=scale, attention=attention), owned)
+            owned = True
+        return _residual(h, self.ff(self.ff_norm(h)), owned)
 
 
 class TemporalTransformer(nn.Module):
@@ -102,24 +128,41 @@ class TemporalTransformer(nn.Module):
         self.proj_out = ops.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, num_frames: int, scale=None, attention=None,
-                chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> torch.Tensor:
+                chunk_tokens: int | None = None) -> torch.Tensor:
         bf, c, height, width = x.shape
-        b = bf // num_frames
-        tokens = self._normed_tokens(x, b, num_frames)  # (b, h*w, f, c)
-        tokens = tokens.reshape(b * height * width, num_frames, c)
-        rows = max(1, chunk_tokens // (num_frames * c))
-        out = torch.cat([self._tokens_forward(t, scale, attention) for t in tokens.split(rows)]) \
-            if tokens.shape[0] > rows else self._tokens_forward(tokens, scale, attention)
-        out = out.view(b, height * width, num_frames, c).permute(0, 2, 3, 1).reshape(bf, c, height, width)
-        return out + x
+        b, f, hw = bf // num_frames, num_frames, height * width
+        tokens = self._normed_tokens(x, b, f).view(b * hw, f, c)  # contiguous
+        rows = _chunk_rows(b * hw, f, c, chunk_tokens, x.device,
+                           self.transformer_blocks[0].attention_blocks[0].heads)
+        x_tokens = x.reshape(b, f, c, hw).permute(0, 3, 1, 2)  # (b, hw, f, c) view of the input
+        if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters())):
+            out = torch.cat([self._tokens_forward(t, scale, attention) for t in tokens.split(rows)])
+            return (x_tokens + out.view(b, hw, f, c)).permute(0, 2, 3, 1).reshape(bf, c, height, width)
+        out = torch.empty((bf, c, height, width), dtype=x.dtype, device=x.device)
+        out_tokens = out.view(b, f, c, hw).permute(0, 3, 1, 2)
+        for start in range(0, b * hw, rows):
+            stop = min(start + rows, b * hw)
+            y = self._tokens_forward(tokens[start:stop], scale, attention)
+            row = start
+            while row < stop:  # the block's rows, video by video: out = x + y, written in place
+                video, pixel = divmod(row, hw)
+                n = min(stop - row, hw - pixel)
+                torch.add(x_tokens[video, pixel:pixel + n], y[row - start:row - start + n],
+                          out=out_tokens[video, pixel:pixel + n])
+                row += n
+        return out
 
     def _normed_tokens(self, x, b, f):
+        """GroupNorm of x as a contiguous (b, h*w, f, c) token buffer."""
         bf, c, height, width = x.shape
+        hw = height * width
         if self.norm_across_frames:  # statistics over (c/32, f, h, w) per video
-            h = self.norm(x.view(b, f, c, height * width).transpose(1, 2))  # (b, c, f, hw)
-            return h.permute(0, 3, 2, 1)
-        h = self.norm(x).view(b, f, c, height * width)  # per frame
-        return h.permute(0, 3, 1, 2)
+            # copy once into token order; (b, c, hw, f) is then a channels-last view the norm keeps channels-last
+            t = x.reshape(b, f, c, hw).permute(0, 3, 1, 2).contiguous()
+            h = self.norm(t.permute(0, 3, 1, 2))
+            return h.permute(0, 2, 3, 1).contiguous()  # no copy unless the norm returned another layout
+        h = self.norm(x).reshape(b, f, c, hw)  # per frame
+        return h.permute(0, 3, 1, 2).contiguous()
 
     def _tokens_forward(self, t, scale, attention):
         t = self.proj_in(t)
@@ -140,12 +183,16 @@ class MotionModule(nn.Module):
         return self.temporal_transformer.transformer_blocks[0].attention_blocks[0].pos_encoder.pe.shape[1]
 
     def forward(self, x: torch.Tensor, num_frames: int, effect=None, scale=None, attention=None,
-                chunk_tokens: int = DEFAULT_CHUNK_TOKENS) -> torch.Tensor:
+                chunk_tokens: int | None = None) -> torch.Tensor:
         """x: (B*F, C, H, W) with the F frames of each video contiguous. Returns the same shape.
 
         effect: blend of input and output, `x*(1-e) + mm(x)*e`; a float or per-frame (F,) tensor; 0 returns x.
         scale: multiplies the attention keys; a float or per-frame (F,) tensor.
         attention: optional `fn(q, k, v, heads) -> out` on (N, F, C) tensors, to use the host's attention.
+        chunk_tokens: token-wise layers run on blocks of at most this many frames x channels elements (whole
+            sequences, at least one); None picks a size for the device (see CPU_BLOCK_TOKENS). The result does not
+            depend on it beyond float rounding.
+        x is never modified.
         """
         if x.shape[0] % num_frames:
             raise ValueError(f"batch of {x.shape[0]} is not a multiple of num_frames={num_frames}")
@@ -159,7 +206,7 @@ class MotionModule(nn.Module):
             return out
         e = _per_frame(effect, num_frames, x).repeat(x.shape[0] // num_frames).view(-1, 1, 1, 1) \
             if torch.is_tensor(effect) else float(effect)
-        return x * (1 - e) + out * e
+        return torch.lerp(x, out, e)  # x*(1-e) + out*e in one pass; exactly x where e == 0, out where e == 1
 
 
 class MotionBlock(nn.Module):
@@ -186,12 +233,6 @@ class MotionModel(nn.Module):
     def named_motion_modules(self) -> list[tuple[str, MotionModule]]:
         return [(name, self.get_module(name)) for name, _ in self.config.module_names()]
 
-    def set_pe_length(self, length: int) -> None:
-        """Replace every encoding table by one of `length` positions interpolated from the current one."""
-        for _, module in self.named_motion_modules():
-            for attn in module.temporal_transformer.transformer_blocks[0].attention_blocks:
-                attn.pos_encoder.pe = stretch_pe(attn.pos_encoder.pe, length)
-
 
 def stretch_pe(pe: torch.Tensor, length: int) -> torch.Tensor:
     """Linearly interpolate a (1, L, C) table to (1, length, C) (position-encoding stretch)."""
@@ -208,3 +249,31 @@ def _per_frame(value: torch.Tensor, num_frames: int, like: torch.Tensor) -> torc
     if value.numel() != num_frames:
         raise ValueError(f"per-frame value has {value.numel()} entries, expected 1 or {num_frames} (frames)")
     return value
+
+
+def _needs_grad(t: torch.Tensor) -> bool:
+    return t.requires_grad and torch.is_grad_enabled()
+
+
+def _residual(h: torch.Tensor, delta: torch.Tensor, owned: bool) -> torch.Tensor:
+    """h + delta, in place when h was allocated by this module and autograd does not need it."""
+    if owned and not _needs_grad(h) and not _needs_grad(delta):
+        return h.add_(delta)
+    return h + delta
+
+
+def _chunk_rows(total: int, num_frames: int, c: int, chunk_tokens: int | None, device: torch.device,
+                heads: int) -> int:
+    """Rows (sequences) per block, balanced so that no tiny remainder block is left."""
+    accelerator = device.type != "cpu"
+    if chunk_tokens is not None:
+        rows = chunk_tokens // (num_frames * c)
+    elif accelerator:
+        rows = ACCELERATOR_CHUNK_TOKENS // (num_frames * c)
+    else:
+        rows = min(CPU_BLOCK_TOKENS // num_frames, DEFAULT_CHUNK_TOKENS // (num_frames * c))
+    rows = max(1, rows)
+    if accelerator:
+        rows = min(rows, max(1, SDPA_BATCH_LIMIT // heads))
+    blocks = -(-total // rows)
+    return -(-total // blocks)
