@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 from torch import nn
+from norm_alignment import PerFrameGroupNorm
 
 diffusers = pytest.importorskip("diffusers")
 
@@ -24,19 +25,6 @@ SIZE = 8
 TIMESTEP = 421.0
 TOLERANCE = 1e-4
 MOTION_FILE = "unet_parity_v2_diffusers.safetensors"
-
-
-class PerFrameGroupNorm(nn.Module):
-    """Applies diffusers' own GroupNorm to each frame of a (b, c, f, h, w) tensor separately."""
-
-    def __init__(self, norm: nn.GroupNorm):
-        super().__init__()
-        self.norm = norm
-
-    def forward(self, x):
-        b, c, f, h, w = x.shape
-        y = self.norm(x.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w))
-        return y.view(b, f, c, h, w).permute(0, 2, 1, 3, 4)
 
 
 def _randomize(module: nn.Module, seed: int, std: float) -> None:

@@ -8,27 +8,14 @@ import dataclasses
 
 import pytest
 import torch
-from torch import nn
 
 from animatelcm_core.build import build_motion_model, motion_model_from_state_dict
 from animatelcm_core.config import detect_config, to_original_layout
+from norm_alignment import PerFrameGroupNorm
 
 diffusers = pytest.importorskip("diffusers")
 WIDTHS = (32, 64, 128, 128)
 FRAMES = 16
-
-
-class PerFrameGroupNorm(nn.Module):
-    """Applies diffusers' own GroupNorm to each frame of a (b, c, f, h, w) tensor separately."""
-
-    def __init__(self, norm: nn.GroupNorm):
-        super().__init__()
-        self.norm = norm
-
-    def forward(self, x):
-        b, c, f, h, w = x.shape
-        y = self.norm(x.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w))
-        return y.view(b, f, c, h, w).permute(0, 2, 1, 3, 4)
 
 
 @pytest.fixture(scope="module")
