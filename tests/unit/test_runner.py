@@ -1,6 +1,6 @@
 """The runner's command-line overrides on the shipped API workflows, with stand-in node definitions (no ComfyUI).
 
-The ComfyUI tier runs the runner for real (tests/comfyui/test_runner.py)."""
+The ComfyUI tier runs the runner for real (tests/comfyui/test_comfy_runner.py)."""
 import json
 import os
 from types import SimpleNamespace

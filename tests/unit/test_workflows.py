@@ -1,7 +1,7 @@
 """The shipped workflows (workflows/*.json, UI format) and their API twins (workflows/api/*.json), without ComfyUI.
 
 The ComfyUI tier checks what needs the real thing: the core node ids and the widget table against ComfyUI's
-registry, validation and execution (tests/comfyui/test_workflows.py), and the real frontend (test_web_ui.py)."""
+registry, validation and execution (tests/comfyui/test_comfy_workflows.py), and the real frontend (test_web_ui.py)."""
 import glob
 import json
 import os
