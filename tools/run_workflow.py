@@ -345,7 +345,7 @@ def execute(prompt: dict, extra_data: dict, quiet: bool) -> list[str]:
         raise RunError("\n".join(lines))
     server = _Progress(prompt, quiet)
     comfy.utils.set_progress_bar_global_hook(server.hook)
-    comfy.utils.PROGRESS_BAR_ENABLED = False  # our bar replaces the samplers' own tqdm output
+    comfy.utils.set_progress_bar_enabled(False)  # our bar replaces the samplers' own tqdm output (public setter)
     executor = execution.PromptExecutor(server)
     executor.execute(prompt, prompt_id, {**extra_data, "client_id": server.client_id}, outputs)
     server._close_bar()
