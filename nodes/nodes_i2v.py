@@ -2,7 +2,7 @@
 from comfy_api.latest import io
 
 from .i2v import I2VSettings, attach_i2v, check_reference_count, encode_image, prepare_reference
-from .nodes_motion import CATEGORY, MotionModel
+from .nodes_motion import CATEGORY, MotionModel, check_percent_range, percent_range_inputs
 
 
 class ImageToVideo(io.ComfyNode):
@@ -25,15 +25,13 @@ class ImageToVideo(io.ComfyNode):
                     io.Float.Input("motion_scale", default=0.8, min=0.0, max=1.5, step=0.01,
                                    tooltip="Frame-position drift of the features: 0 gives a still video, 0.8 is the "
                                            "official default, larger means more motion but less identity."),
-                    io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
-                                   tooltip="Fraction of sampling after which the reference is applied."),
-                    io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.001,
-                                   tooltip="Fraction of sampling after which the reference stops.")],
+                    *percent_range_inputs("the image reference")],
             outputs=[io.Model.Output(tooltip="The MODEL with the image reference attached.")])
 
     @classmethod
     def execute(cls, model, motion_model, latent, strength, motion_scale, start_percent, end_percent,
                 image=None, vae=None, ref_latent=None):
+        check_percent_range(start_percent, end_percent)
         samples = latent["samples"]
         frames, height, width = samples.shape[0], samples.shape[-2], samples.shape[-1]
         if ref_latent is not None:

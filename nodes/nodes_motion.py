@@ -16,6 +16,19 @@ MotionModel = io.Custom("ALCM_MOTION_MODEL")
 SAMPLING_CHOICES = [AUTO, *PRESETS, KEEP]
 
 
+def percent_range_inputs(what: str) -> list:
+    """start_percent / end_percent inputs: the part of sampling during which `what` acts."""
+    return [io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
+                           tooltip=f"Fraction of sampling after which {what} starts acting."),
+            io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.001,
+                           tooltip=f"Fraction of sampling after which {what} stops acting.")]
+
+
+def check_percent_range(start_percent: float, end_percent: float) -> None:
+    if start_percent > end_percent:
+        raise ValueError(f"start_percent ({start_percent}) must not be above end_percent ({end_percent}).")
+
+
 class LoadMotionModel(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -70,17 +83,13 @@ class ApplyMotionModel(io.ComfyNode):
                     io.Float.Input("scale", default=1.0, min=0.0, max=10.0, step=0.01,
                                    tooltip="Multiplies the temporal attention keys; below 1 gives softer, above 1 "
                                            "sharper frame-to-frame attention."),
-                    io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
-                                   tooltip="Fraction of sampling after which the motion module starts acting."),
-                    io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.001,
-                                   tooltip="Fraction of sampling after which the motion module stops acting.")],
+                    *percent_range_inputs("the motion module")],
             outputs=[io.Model.Output(tooltip="The inflated MODEL; use it with KSampler (sampler lcm for AnimateLCM) "
                                              "or the AnimateLCM Sampler.")])
 
     @classmethod
     def execute(cls, model, motion_model, model_sampling, effect, scale, start_percent, end_percent):
-        if start_percent > end_percent:
-            raise ValueError(f"start_percent ({start_percent}) must not be above end_percent ({end_percent}).")
+        check_percent_range(start_percent, end_percent)
         m = inflate(model, motion_model, MotionSettings(effect, scale, start_percent, end_percent))
         if model_sampling != KEEP:
             m = apply_model_sampling(m, select_preset(model_sampling, motion_model.config.sampling))
