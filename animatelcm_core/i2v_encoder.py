@@ -15,10 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import IMAGE_ENCODER_PREFIX
 from .errors import MotionModelError
 from .positional import sinusoidal_encoding
 
-I2V_PREFIX = "img_encoder."
+I2V_PREFIX = IMAGE_ENCODER_PREFIX  # one definition, in config
 DEFAULT_CHANNELS: tuple[int, ...] = (320, 640, 1280, 1280)
 DEFAULT_MOTION_SCALE = 0.8
 _MAX_LISTED = 5

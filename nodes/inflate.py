@@ -50,7 +50,8 @@ class InjectedMotionModule(torch.nn.Module):
     """Placeholder inserted in the UNet. It refers to the motion module without registering it as a submodule, so
     the UNet's state dict and weight loading never see the motion weights (they have their own ModelPatcher)."""
 
-    def __init__(self, module, name: str, settings: MotionSettings, sigma_range: tuple[float, float], family: str):
+    def __init__(self, module, name: str, settings: MotionSettings, sigma_range: tuple[float, float] | None,
+                 family: str):
         super().__init__()
         self._target = (module,)
         self.name, self.settings, self.sigma_range, self.family = name, settings, sigma_range, family
@@ -59,9 +60,11 @@ class InjectedMotionModule(torch.nn.Module):
         level = I2V_LEVELS.get(self.name)
         if level is not None and I2V_FEATURES in transformer_options:  # AnimateLCM-I2V, spec §4.7
             x = x + transformer_options[I2V_FEATURES][level]
-        sigmas = transformer_options.get("sigmas")
-        if sigmas is not None and not self.sigma_range[1] <= float(sigmas.max()) <= self.sigma_range[0]:
-            return x
+        sigmas = transformer_options.get("sigmas")  # checked only when the range is limited: float() syncs the device
+        if self.sigma_range and sigmas is not None:
+            high, low = self.sigma_range
+            if not low <= float(sigmas.max()) <= high:
+                return x
         module = self._target[0]
         frames = frames_per_video(x, transformer_options)
         windows = transformer_options.get(MOTION_WINDOWS)
@@ -144,7 +147,9 @@ class MotionInjector:
     def inject(self, patcher):
         unet = patcher.model.diffusion_model
         ms = patcher.get_model_object("model_sampling")
-        sigma_range = (ms.percent_to_sigma(self.settings.start_percent), ms.percent_to_sigma(self.settings.end_percent))
+        full = self.settings.start_percent <= 0.0 and self.settings.end_percent >= 1.0
+        sigma_range = None if full else (ms.percent_to_sigma(self.settings.start_percent),
+                                         ms.percent_to_sigma(self.settings.end_percent))
         model = self.mm_patcher.model
         for name, kind, index in placement.placements(self.handle.config):
             block = _block(unet, kind, index)
