@@ -10,6 +10,7 @@ import torch
 
 import comfy.patcher_extension
 import comfy.supported_models
+from comfy.ldm.modules import attention as comfy_attention
 from comfy.ldm.modules.attention import SpatialTransformer
 from comfy.ldm.modules.diffusionmodules.openaimodel import Downsample, ResBlock, Upsample
 
@@ -20,6 +21,31 @@ from .motion_model import MOTION_KEY, MotionModelHandle
 I2V_FEATURES = "animatelcm_i2v_features"  # transformer_options entry set by the I2V wrapper for one UNet call
 I2V_LEVELS = {f"down_blocks.{i}.motion_modules.1": i for i in range(4)}  # features enter before these modules
 _FRAMES = contextvars.ContextVar("animatelcm_frames", default=None)
+
+
+# ComfyUI's fallbacks for hosts without a fused attention kernel (its CPU default is sub-quadratic). They save memory
+# on long sequences; on the motion module's 16-frame sequences they are 1.3-2.9x slower than SDPA (bench/README.md),
+# and our token blocks already bound the memory. With one of these chosen (and no override), the module uses SDPA.
+_MEMORY_SAVING_ATTENTION = ("attention_sub_quad", "attention_split", "attention_basic")
+ATTENTION_OVERRIDE = "optimized_attention_override"  # ComfyUI's per-model attention override (transformer_options)
+
+
+def host_attention(transformer_options: dict, chosen=None):
+    """ComfyUI's attention for the motion module's frame attention, or None for the module's own SDPA.
+
+    The host's choice is used whenever it can serve: a fused kernel picked by ComfyUI or its command line (pytorch,
+    xformers, flash, sage; ComfyUI itself falls back from those where they cannot take a shape), and always when a
+    node set an `optimized_attention_override` on the model, which then sees the motion module's calls too.
+    `chosen` defaults to ComfyUI's `optimized_attention`, read at call time.
+    """
+    chosen = comfy_attention.optimized_attention if chosen is None else chosen
+    if ATTENTION_OVERRIDE not in transformer_options and \
+            getattr(chosen, "__name__", "") in _MEMORY_SAVING_ATTENTION:
+        return None
+
+    def attend(q, k, v, heads):  # (N, F, C) in and out: ComfyUI's layout without skip_reshape
+        return chosen(q, k, v, heads, transformer_options=transformer_options)
+    return attend
 
 
 @dataclass(frozen=True)
@@ -70,12 +96,13 @@ class InjectedMotionModule(torch.nn.Module):
         windows = transformer_options.get(MOTION_WINDOWS)
         if windows is not None:
             return run_windowed(module, x, frames, windows, transformer_options, effect=self.settings.effect,
-                                scale=self.settings.scale)
+                                scale=self.settings.scale, attention=host_attention(transformer_options))
         if frames > module.max_frames:
             raise ValueError(f"{frames} frames per batch, but the motion module {self.family} supports at most "
                              f"{module.max_frames} frames (its position encodings). Use fewer frames or add the "
                              "'AnimateLCM Context Options' node (context windows) for long animations.")
-        return module(x, frames, effect=self.settings.effect, scale=self.settings.scale)
+        return module(x, frames, effect=self.settings.effect, scale=self.settings.scale,
+                      attention=host_attention(transformer_options))
 
     def forward(self, x):  # only reached if the timestep-embed patch is missing
         raise RuntimeError("AnimateLCM motion module called without transformer_options; the MODEL patch is missing")

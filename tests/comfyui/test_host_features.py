@@ -119,3 +119,45 @@ def test_half_precision_motion_weights_close_to_fp32(host, dtype):
     assert (out_half_input - ref).abs().max() / scale < tol
     assert (out_fp32_input - ref).abs().max() / scale < tol
     assert out_fp32_input.dtype == torch.float32
+
+
+def test_motion_attention_goes_through_comfyui_override(host):
+    """A node's `optimized_attention_override` on the MODEL also receives the motion modules' frame attention (two
+    calls per module: 21 modules at this size run as one token block each); the result equals the SDPA path."""
+    import comfy.ldm.modules.attention as comfy_attention
+    frames = 12  # no spatial sequence of this 8x8 latent (64, 16, 4, 1 tokens) has 12 tokens
+    base = host.helpers.random_sd15(seed=11)
+    inflated = graph_utils.inflate(host, base, graph_utils.motion_handle(host, "animatelcm_t2v", seed=11))
+    noise = torch.randn(frames, 4, 8, 8, generator=torch.Generator().manual_seed(11))
+    reference = graph_utils.denoise_once(inflated, noise)
+    calls = []
+
+    def override(func, q, k, v, heads, **kwargs):
+        calls.append((func.__name__, q.shape[1], q.shape[2], heads, "transformer_options" in kwargs))
+        return func(q, k, v, heads, **kwargs)
+
+    routed = inflated.clone()
+    routed.model_options.setdefault("transformer_options", {})["optimized_attention_override"] = override
+    result = graph_utils.denoise_once(routed, noise)
+    motion = [c for c in calls if c[1] == frames]
+    chosen = comfy_attention.optimized_attention.__name__
+    assert len(motion) == 2 * 21 and all(c[0] == chosen and c[3] == 8 and c[4] for c in motion)
+    assert {c[2] for c in motion} == {32, 64, 128}  # the tiny UNet's widths
+    torch.testing.assert_close(result, reference, rtol=1e-4, atol=1e-5)
+    assert len(calls) > len(motion)  # the spatial attention went through the override as well
+
+
+def test_host_attention_choice(host):
+    """ComfyUI's fused-kernel attention is used as chosen; its memory-saving fallbacks (the CPU default) are not."""
+    import comfy.ldm.modules.attention as comfy_attention
+    pick = host.pack.nodes.inflate.host_attention
+    for fallback in (comfy_attention.attention_sub_quad, comfy_attention.attention_split,
+                     comfy_attention.attention_basic):
+        assert pick({}, fallback) is None
+        assert pick({"optimized_attention_override": lambda func, *a, **k: func(*a, **k)}, fallback) is not None
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(64, 16, 320, generator=g) for _ in range(3))
+    attend = pick({}, comfy_attention.attention_pytorch)
+    heads = lambda t: t.view(64, 16, 8, 40).transpose(1, 2)  # noqa: E731
+    expected = torch.nn.functional.scaled_dot_product_attention(heads(q), heads(k), heads(v))
+    torch.testing.assert_close(attend(q, k, v, 8), expected.transpose(1, 2).reshape(64, 16, 320))
