@@ -31,7 +31,8 @@ def boot(comfyui: str):
     return sys.modules[PACK_DIR.replace(".", "_x_")]
 
 
-def sd15_model(seed: int = 0):
+def sd15_model(seed: int = 0, dtype=None):
+    """SD1.5-shaped ComfyUI MODEL with random weights at the real widths; `dtype` None: ComfyUI's own choice."""
     import torch
     import comfy.model_base
     import comfy.model_management
@@ -43,7 +44,10 @@ def sd15_model(seed: int = 0):
               "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0], "channel_mult": [1, 2, 4, 4],
               "transformer_depth_middle": 1, "use_linear_in_transformer": False, "context_dim": 768, "num_heads": 8,
               "num_head_channels": -1, "use_temporal_attention": False, "use_temporal_resblock": False}
-    model = comfy.model_base.BaseModel(comfy.supported_models.SD15(config), device="cpu")
+    model_config = comfy.supported_models.SD15(config)
+    if dtype is not None:
+        model_config.set_inference_dtype(dtype, None)
+    model = comfy.model_base.BaseModel(model_config, device="cpu")
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.diffusion_model.named_parameters():
@@ -52,7 +56,7 @@ def sd15_model(seed: int = 0):
                                             offload_device=comfy.model_management.unet_offload_device())
 
 
-def motion_handle(pack, seed: int = 0):
+def motion_handle(pack, seed: int = 0, dtype=None):
     import torch
     import comfy.model_management
     import comfy.model_patcher
@@ -60,7 +64,7 @@ def motion_handle(pack, seed: int = 0):
     sys.path.insert(0, os.path.join(PACK_DIR, "tests", "fixtures"))
     from synth_weights import FAMILY_FILES, random_state_dict
     sd = random_state_dict(FAMILY_FILES["animatelcm_t2v"], seed=seed, reduced=False, std=0.02)
-    dtype = comfy.model_management.unet_dtype()
+    dtype = dtype or comfy.model_management.unet_dtype()
     model, _ = pack.animatelcm_core.build.motion_model_from_state_dict(sd, "AnimateLCM (random)", dtype=dtype,
                                                                         ops=comfy.ops.manual_cast)
     patcher = comfy.model_patcher.ModelPatcher(model, load_device=comfy.model_management.get_torch_device(),

@@ -24,8 +24,9 @@ _FRAMES = contextvars.ContextVar("animatelcm_frames", default=None)
 
 
 # ComfyUI's fallbacks for hosts without a fused attention kernel (its CPU default is sub-quadratic). They save memory
-# on long sequences; on the motion module's 16-frame sequences they are 1.3-2.9x slower than SDPA (bench/README.md),
-# and our token blocks already bound the memory. With one of these chosen (and no override), the module uses SDPA.
+# on long sequences; on the motion module's 16-frame sequences they are 1.1-2.9x slower than SDPA
+# (bench/bench_attention.py), and our token blocks already bound the memory. With one of these chosen (and no
+# override), the module uses SDPA.
 _MEMORY_SAVING_ATTENTION = ("attention_sub_quad", "attention_split", "attention_basic")
 ATTENTION_OVERRIDE = "optimized_attention_override"  # ComfyUI's per-model attention override (transformer_options)
 
