@@ -29,6 +29,7 @@ def main():
     args.cpu = not torch.cuda.is_available()
     import comfy.ldm.modules.attention as comfy_attention
     from animatelcm_core import motion_module
+    from bench_temporal import timed
     cuda = torch.cuda.is_available()
     device, dtype = ("cuda", torch.float16) if cuda else ("cpu", torch.float32)
     if not cuda:
@@ -47,15 +48,6 @@ def main():
         n, f, c = q.shape
         q, k, v = (t.view(n, f, heads, c // heads).transpose(1, 2) for t in (q, k, v))
         return F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(n, f, c)
-
-    def timed(fn):
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if cuda:
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
 
     print(f"not installed here: {', '.join(n for n, ok in present.items() if not ok) or 'none'}")
     print(f"device {torch.cuda.get_device_name() if cuda else 'CPU, %d thread(s)' % torch.get_num_threads()}, "
@@ -80,7 +72,7 @@ def main():
         for r in range(opts.repeats):
             order = list(fns.items()) if r % 2 == 0 else list(fns.items())[::-1]
             for name, fn in order:
-                times[name].append(timed(lambda: fn(q, k, v, HEADS)))
+                times[name].append(timed(lambda: fn(q, k, v, HEADS), torch.device(device))[0])
         base = statistics.median(times["torch sdpa"])
         print(f"width {width}: torch sdpa {base * 1e3:.2f} ms")
         for name in candidates:

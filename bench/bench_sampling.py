@@ -34,13 +34,6 @@ def sd_vae(seed: int = 0):
     return comfy.sd.VAE(sd=random_sd_vae_state_dict(seed))
 
 
-def flop_count(fn) -> int:
-    import torch.utils.flop_counter
-    with torch.utils.flop_counter.FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--comfyui", default=os.environ.get("COMFYUI_PATH") or os.path.dirname(os.path.dirname(PACK_DIR)))
@@ -64,7 +57,9 @@ def main():
     import comfy.patcher_extension
     import comfy.utils
     comfy.utils.set_progress_bar_enabled(False)
+    from bench_temporal import flop_count, sync  # after boot: ComfyUI's modules come first on sys.path
     cuda = torch.cuda.is_available()
+    torch_device = torch.device("cuda" if cuda else "cpu")
     latent_side = opts.latent or (64 if cuda else 8)
     dtype = getattr(torch, DTYPES[opts.dtype or ("fp16" if cuda else "fp32")])
     repeats = opts.repeats or (10 if cuda else 3)
@@ -81,10 +76,6 @@ def main():
     cond = [[torch.randn(1, 77, 768, generator=torch.Generator().manual_seed(1)), {}]]
     latent = {"samples": torch.zeros(opts.frames, 4, latent_side, latent_side)}
 
-    def sync():
-        if cuda:
-            torch.cuda.synchronize()
-
     def sample(model, counter=None):
         if counter is not None:
             model = model.clone()
@@ -93,10 +84,10 @@ def main():
         return output(result)["samples"]
 
     def timed(fn):
-        sync()
+        sync(torch_device)
         start = time.perf_counter()
         result = fn()
-        sync()
+        sync(torch_device)
         return (time.perf_counter() - start) * 1e3, result
 
     times = {"plain": [], "inflated": [], **({} if vae is None else {"vae decode": []})}
@@ -125,7 +116,7 @@ def main():
                     peaks["vae decode"] = torch.cuda.max_memory_allocated() / 2**20
 
     med = {k: statistics.median(v) for k, v in times.items()}
-    device = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} thread(s)"
+    device = torch.cuda.get_torch_devicename() if cuda else f"CPU, {torch.get_num_threads()} thread(s)"
     print(f"device {device}; torch {torch.__version__}; UNet/motion dtype {dtype}, "
           f"VAE dtype {vae.vae_dtype if vae else '-'}; {opts.frames} frames, latent {latent_side}x{latent_side} "
           f"({latent_side * 8}x{latent_side * 8} px), {opts.steps} steps, cfg {opts.cfg}; "

@@ -95,15 +95,15 @@ class InjectedMotionModule(torch.nn.Module):
         module = self._target[0]
         frames = frames_per_video(x, transformer_options)
         windows = transformer_options.get(MOTION_WINDOWS)
+        kwargs = dict(effect=self.settings.effect, scale=self.settings.scale,
+                      attention=host_attention(transformer_options))
         if windows is not None:
-            return run_windowed(module, x, frames, windows, transformer_options, effect=self.settings.effect,
-                                scale=self.settings.scale, attention=host_attention(transformer_options))
+            return run_windowed(module, x, frames, windows, transformer_options, **kwargs)
         if frames > module.max_frames:
             raise ValueError(f"{frames} frames per batch, but the motion module {self.family} supports at most "
                              f"{module.max_frames} frames (its position encodings). Use fewer frames or add the "
                              "'AnimateLCM Context Options' node (context windows) for long animations.")
-        return module(x, frames, effect=self.settings.effect, scale=self.settings.scale,
-                      attention=host_attention(transformer_options))
+        return module(x, frames, **kwargs)
 
     def forward(self, x):  # only reached if the timestep-embed patch is missing
         raise RuntimeError("AnimateLCM motion module called without transformer_options; the MODEL patch is missing")
