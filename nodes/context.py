@@ -1,8 +1,10 @@
 """Context windows for long animations, in two modes (window math in animatelcm_core.context):
 
-- "full": the whole UNet runs per window. Built on ComfyUI's native IndexListContextHandler through a subclass that
-  uses our schedules and fuse weights, works when batch = frames (the native `set_step` compares the per-sample
-  timestep vector with the sigmas and fails there), and slices ControlNet hints to each window's frames.
+- "full": the whole UNet runs per window. Our own handler on ComfyUI's stable context-handler interface
+  (`model_options["context_handler"]`: `should_use_context` / `execute(calc_cond_batch, ...)`, unchanged from 0.3.64
+  to 0.33): our schedules and fuse weights, frames on dim 0 (batch = frames), every per-frame conditioning tensor and
+  ControlNet hint cut to the window's frames. ComfyUI's own `IndexListContextHandler` is not subclassed: it was
+  rewritten between those releases (anchor frames, retained and split conditioning, multimodal latents).
 - "motion-only": spatial layers see all frames at once; only the motion modules run in overlapping windows, fused the
   same way. Costs about 1.1x of independent clips instead of ~1.3x, at the memory of a full-length batch.
 """
@@ -11,12 +13,14 @@ from functools import lru_cache
 import torch
 
 import comfy.context_windows
+import comfy.model_management
+import comfy.patcher_extension
 
-from ..animatelcm_core.context import ContextOptions, fuse, fuse_weights, get_window_weights, get_windows, \
-    stretched_encodings
+from ..animatelcm_core.context import ContextOptions, fuse, fuse_weights, get_windows, stretched_encodings
 from .motion_model import MOTION_KEY
 
 MOTION_WINDOWS = "animatelcm_motion_windows"  # transformer_options entry read by the injected motion modules
+WINDOW = "context_window"  # transformer_options entry naming the current window (ComfyUI's own key)
 MODES = ("motion-only", "full")
 
 
@@ -29,39 +33,89 @@ def step_index(transformer_options: dict, sigma: torch.Tensor | None) -> int:
     return int(torch.argmin((sample_sigmas - s).abs()))
 
 
-class FrameContextHandler(comfy.context_windows.IndexListContextHandler):
-    """Native context handler with our schedules/fuse weights; frames on dim 0 (batch = frames)."""
+@lru_cache(maxsize=64)
+def window_plan(opts: ContextOptions, frames: int, step: int):
+    """Windows and normalised fuse weights of one step (the same for every call of that step, so computed once)."""
+    windows = get_windows(opts, frames, step)
+    return windows, fuse_weights(opts, windows, frames)
+
+
+class FrameWindow(comfy.context_windows.ContextWindowABC):
+    """One window of frame indices on dim 0, as ComfyUI's window objects expose it (`index_list`)."""
+
+    def __init__(self, index_list: list[int]):
+        super().__init__()
+        self.index_list = list(index_list)
+        self.context_length = len(self.index_list)
+
+    def get_tensor(self, full: torch.Tensor, device=None, dim: int = 0) -> torch.Tensor:
+        return full.index_select(dim, torch.tensor(self.index_list, device=full.device)).to(device or full.device)
+
+    def add_window(self, full: torch.Tensor, to_add: torch.Tensor, dim: int = 0) -> torch.Tensor:
+        return full.index_add_(dim, torch.tensor(self.index_list, device=full.device), to_add)
+
+
+class FrameContextHandler(comfy.context_windows.ContextHandlerABC):
+    """Full-mode windows: each window's frames, with their conditioning and ControlNet hints, through the whole
+    model; outputs fused per frame with weights that sum to 1."""
 
     def __init__(self, opts: ContextOptions):
-        schedule = comfy.context_windows.ContextSchedule(opts.schedule, self._windows)
-        fuse_method = comfy.context_windows.ContextFuseMethod(opts.fuse_method, self._weights)
-        super().__init__(schedule, fuse_method, context_length=opts.length, context_overlap=opts.overlap,
-                         context_stride=opts.stride, closed_loop=opts.closed_loop, dim=0)
+        super().__init__()
         self.opts = opts
 
-    def set_step(self, timestep, model_options):
-        self._step = step_index(model_options["transformer_options"], timestep)
-
-    def _windows(self, num_frames, handler, model_options):
-        return get_windows(self.opts, num_frames, self._step)
-
-    def _weights(self, length, full_length, idxs, **kwargs):
-        windows = get_windows(self.opts, full_length, self._step)
-        return get_window_weights(self.opts, windows, windows.index(list(idxs))).tolist()
+    def should_use_context(self, model, conds, x_in, timestep, model_options) -> bool:
+        return x_in.shape[0] > self.opts.length
 
     def execute(self, calc_cond_batch, model, conds, x_in, timestep, model_options):
-        self._model = model  # windowed ControlNet copies are prepared (pre_run) against it, as the sampler does
-        return super().execute(calc_cond_batch, model, conds, x_in, timestep, model_options)
+        to = model_options.setdefault("transformer_options", {})
+        frames = x_in.shape[0]
+        windows, weights = window_plan(self.opts, frames, step_index(to, timestep))
+        outputs = [[] for _ in conds]
+        try:
+            for index_list in windows:
+                comfy.model_management.throw_exception_if_processing_interrupted()
+                window = FrameWindow(index_list)
+                to[WINDOW] = window
+                sub_conds = [self.get_resized_cond(c, x_in, window, model=model) for c in conds]
+                sub_out = calc_cond_batch(model, sub_conds, window.get_tensor(x_in), window.get_tensor(timestep),
+                                          model_options)
+                for acc, out in zip(outputs, sub_out):
+                    acc.append(out)
+        finally:
+            to.pop(WINDOW, None)
+        return [fuse(outs, windows, weights, frames) for outs in outputs]
 
-    def get_resized_cond(self, cond_in, x_in, window, device=None):
-        resized = super().get_resized_cond(cond_in, x_in, window, device)
-        for cond in resized or []:
-            control = cond.get("control")
-            if control is not None and _has_per_frame_hints(control, x_in.shape[0]):
-                windowed = window_control(control, window.index_list, x_in.shape[0])
-                windowed.pre_run(self._model, self._model.model_sampling.percent_to_sigma)
-                cond["control"] = windowed
-        return resized
+    def get_resized_cond(self, cond_in, x_in, window, device=None, model=None):
+        """The conditioning of one window: per-frame tensors (dim 0 == frames) and hint images cut to its frames."""
+        if cond_in is None:
+            return None
+        frames = x_in.shape[0]
+        return [{key: _window_value(key, value, window, frames, model) for key, value in cond.items()}
+                for cond in cond_in]
+
+
+def _per_frame(t, frames: int) -> bool:
+    return isinstance(t, torch.Tensor) and t.ndim > 0 and t.shape[0] == frames
+
+
+def _window_value(key: str, value, window: FrameWindow, frames: int, model):
+    if _per_frame(value, frames):
+        return window.get_tensor(value)
+    if key == "control" and value is not None and _has_per_frame_hints(value, frames):
+        windowed = window_control(value, window.index_list, frames)
+        windowed.pre_run(model, model.model_sampling.percent_to_sigma)  # as the sampler prepares its controls
+        return windowed
+    if isinstance(value, dict):  # model_conds: CONDRegular / CONDCrossAttn ... wrap the tensor in `.cond`
+        return {k: _window_cond(v, window, frames) for k, v in value.items()}
+    return value
+
+
+def _window_cond(value, window: FrameWindow, frames: int):
+    if _per_frame(value, frames):
+        return window.get_tensor(value)
+    if _per_frame(getattr(value, "cond", None), frames) and hasattr(value, "_copy_with"):
+        return value._copy_with(window.get_tensor(value.cond))
+    return value
 
 
 def _has_per_frame_hints(control, num_frames: int) -> bool:
@@ -84,6 +138,13 @@ def window_control(control, index_list: list[int], num_frames: int):
     return c
 
 
+def _window_memory(length: int):
+    """PREPARE_SAMPLING wrapper: ComfyUI budgets memory for one window's frames, not the whole video."""
+    def wrapper(executor, model, noise_shape, *args, **kwargs):
+        return executor(model, [min(noise_shape[0], length), *noise_shape[1:]], *args, **kwargs)
+    return wrapper
+
+
 def attach_context(model, opts: ContextOptions, mode: str, max_length: int, stretch: bool = False):
     """Clone `model` with context windows in `mode` ("motion-only" or "full").
 
@@ -102,24 +163,18 @@ def attach_context(model, opts: ContextOptions, mode: str, max_length: int, stre
         m.set_additional_models(MOTION_KEY, [stretched])
     if mode == "full":
         m.model_options["context_handler"] = FrameContextHandler(opts)
-        comfy.context_windows.create_prepare_sampling_wrapper(m)
+        m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, MOTION_KEY,
+                               _window_memory(opts.length))
     else:
         m.model_options.setdefault("transformer_options", {})[MOTION_WINDOWS] = opts
     return m
-
-
-@lru_cache(maxsize=64)
-def _window_plan(opts: ContextOptions, frames: int, step: int):
-    """Windows and fuse weights of one step: the same for all 21 motion modules of a UNet call, so computed once."""
-    windows = get_windows(opts, frames, step)
-    return windows, fuse_weights(opts, windows, frames)
 
 
 def run_windowed(module, x: torch.Tensor, frames: int, opts: ContextOptions, transformer_options: dict, **kwargs):
     """Motion module over overlapping windows of the frame axis, outputs fused per frame (weights sum to 1)."""
     if frames <= opts.length:
         return module(x, frames, **kwargs)
-    windows, weights = _window_plan(opts, frames, step_index(transformer_options, transformer_options.get("sigmas")))
+    windows, weights = window_plan(opts, frames, step_index(transformer_options, transformer_options.get("sigmas")))
     b = x.shape[0] // frames
     video = x.view(b, frames, *x.shape[1:])
     outputs = []

@@ -12,6 +12,7 @@ from ..animatelcm_core.build import load_motion_model
 from ..animatelcm_core.config import MotionModuleConfig
 from ..animatelcm_core.i2v_encoder import has_image_encoder, image_encoder_from_state_dict
 from ..animatelcm_core.motion_lora import MotionLoRA, load_motion_lora, lora_targets
+from .host import new_model_patcher
 
 MOTION_KEY = "animatelcm_motion"  # key of the motion model's injections, additional model and wrapper
 MOTION_MODELS = "animatediff_models"
@@ -66,11 +67,11 @@ def load_motion_model_handle(name: str) -> MotionModelHandle:
     offload_device = comfy.model_management.unet_offload_device()
     dtype = comfy.model_management.unet_dtype()
     model, extra = load_motion_model(path, dtype=dtype, ops=comfy.ops.manual_cast)
-    patcher = comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
+    patcher = new_model_patcher(model, load_device, offload_device)
     encoder = None
     if has_image_encoder(extra):
         enc = image_encoder_from_state_dict(extra, name).to(dtype)
-        encoder = comfy.model_patcher.ModelPatcher(enc, load_device=load_device, offload_device=offload_device)
+        encoder = new_model_patcher(enc, load_device, offload_device)
     return MotionModelHandle(name=name, config=model.config, patcher=patcher, image_encoder=encoder)
 
 

@@ -19,6 +19,7 @@ ComfyUI not found, 3 model or input files missing.
 """
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import os
@@ -31,7 +32,7 @@ if __package__ in (None, ""):  # run as a script: make `tools` importable
     sys.path.insert(0, PACK_DIR)
 
 from tools.workflow_api import (WorkflowFormatError, is_api_workflow, is_ui_workflow, node_definition,  # noqa: E402
-                                ui_to_api, widget_names)
+                                required_widget_count, ui_to_api, widget_names)
 
 EXIT_FAILED, EXIT_USAGE, EXIT_MISSING = 1, 2, 3
 # --models DIR adds DIR/<folder> for these folders (and for the optional ones when DIR has them)
@@ -64,14 +65,45 @@ class RunError(Exception):
         self.status = status
 
 
+def _is_comfyui(path: str | None) -> bool:
+    return bool(path) and os.path.isfile(os.path.join(path, "main.py")) and os.path.isdir(os.path.join(path, "comfy"))
+
+
+def pack_paths() -> list[str]:
+    """Where this pack is, as the user reached it: the file's own path, and the same folder through the shell's
+    logical working directory ($PWD keeps the symlinks that os.getcwd() resolves), for a pack that is a symlink in
+    ComfyUI/custom_nodes/."""
+    paths = [PACK_DIR]
+    logical_cwd = os.environ.get("PWD")
+    try:
+        if logical_cwd and os.path.samefile(logical_cwd, os.getcwd()):
+            paths.append(os.path.normpath(os.path.join(logical_cwd, os.path.relpath(PACK_DIR, os.getcwd()))))
+    except OSError:
+        pass
+    return paths
+
+
 def find_comfyui(explicit: str | None) -> str:
-    candidates = [explicit] if explicit else [os.environ.get("COMFYUI_PATH"), os.path.dirname(os.path.dirname(PACK_DIR))]
+    installed_in = [os.path.dirname(os.path.dirname(p)) for p in pack_paths()]
+    candidates = [explicit] if explicit else [os.environ.get("COMFYUI_PATH"), *installed_in]
     for path in candidates:
-        if path and os.path.isfile(os.path.join(path, "main.py")) and os.path.isdir(os.path.join(path, "comfy")):
+        if _is_comfyui(path):
             return os.path.abspath(path)
-    where = explicit or "$COMFYUI_PATH and the folder this pack is installed in"
+    where = explicit or "$COMFYUI_PATH and the folder this pack is installed in (" + ", ".join(installed_in) + ")"
     raise RunError(f"ComfyUI not found ({where}): pass --comfyui PATH, the folder that holds ComfyUI's main.py",
                    EXIT_USAGE)
+
+
+def host_features():
+    """nodes/host.py, the pack's one module of ComfyUI release differences, loaded by path (the pack's `nodes`
+    package cannot be imported by name: ComfyUI's own nodes.py holds that name)."""
+    name = "animatelcm_host_features"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(PACK_DIR, "nodes", "host.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
 
 
 # ----------------------------------------------------------------------------------------------------------- boot
@@ -110,14 +142,19 @@ def boot(comfyui: str, cpu: bool, output_dir: str, input_dir: str | None, models
 
 # ------------------------------------------------------------------------------------------------------ workflow
 def registry_widgets(nodes):
+    """(widget names, required widget count) lookups from the live node definitions."""
     cache = {}
 
-    def lookup(kind):
+    def definition(kind):
         if kind not in cache:
             cls = nodes.NODE_CLASS_MAPPINGS.get(kind)
-            cache[kind] = None if cls is None else widget_names(node_definition(cls))
+            cache[kind] = None if cls is None else node_definition(cls)
         return cache[kind]
-    return lookup
+
+    def names(kind):
+        d = definition(kind)
+        return None if d is None else widget_names(d)
+    return names, lambda kind: required_widget_count(definition(kind))
 
 
 def to_api(workflow: dict, nodes) -> dict:
@@ -132,7 +169,7 @@ def to_api(workflow: dict, nodes) -> dict:
                            " (install the packs that provide them; add --all-custom-nodes to load the packs in "
                            "ComfyUI's custom_nodes folder)")
         try:
-            prompt = ui_to_api(workflow, registry_widgets(nodes))
+            prompt = ui_to_api(workflow, *registry_widgets(nodes))
         except WorkflowFormatError as e:
             raise RunError(f"cannot convert the UI workflow: {e}", EXIT_USAGE)
     else:
@@ -346,7 +383,7 @@ def execute(prompt: dict, extra_data: dict, quiet: bool) -> list[str]:
     server = _Progress(prompt, quiet)
     comfy.utils.set_progress_bar_global_hook(server.hook)
     comfy.utils.set_progress_bar_enabled(False)  # our bar replaces the samplers' own tqdm output (public setter)
-    executor = execution.PromptExecutor(server)
+    executor = host_features().prompt_executor(server)
     executor.execute(prompt, prompt_id, {**extra_data, "client_id": server.client_id}, outputs)
     server._close_bar()
     if not executor.success:

@@ -30,7 +30,8 @@ CONTROL = "control_after_generate"  # frontend-only widget after a seed
 UPLOAD = "upload"  # frontend-only upload button after an upload combo
 FRONTEND_ONLY = (CONTROL, UPLOAD)
 NOTE_NODES = ("Note", "MarkdownNote")  # frontend-only nodes: text on the canvas, never sent to the server
-WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
+WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO",
+                "COMFY_DYNAMICCOMBO_V3")  # a combo whose options add inputs (SaveVideo.codec in 0.33): one widget
 MODE_NEVER, MODE_BYPASS = 2, 4  # LiteGraph node modes: muted, bypassed
 
 WIDGETS = {
@@ -107,6 +108,22 @@ def widget_names(definition: dict) -> list[str]:
     return names
 
 
+def required_widget_count(definition: dict) -> int:
+    """How many leading `widgets_values` a saved node must hold: the widgets of required inputs (and the frontend-only
+    widgets that follow them). Trailing optional widgets may be absent: a workflow saved before a release added an
+    optional input (e.g. CreateVideo's `bit_depth`) loads with that input's default, in the frontend and here."""
+    inputs = definition.get("input", {})
+    required = set(inputs.get("required", {}))
+    names = widget_names(definition)
+    count = 0
+    for i, name in enumerate(names):
+        if name in required:
+            count = i + 1
+            while count < len(names) and names[count] in FRONTEND_ONLY:
+                count += 1
+    return count
+
+
 def node_definition(node_class) -> dict:
     """`/object_info`-style definition of a registered node class (V1 or V3), without the server."""
     if hasattr(node_class, "GET_NODE_INFO_V1"):
@@ -137,10 +154,11 @@ def _links(ui: dict) -> dict:
     return out
 
 
-def ui_to_api(ui: dict, widgets=WIDGETS.get) -> dict:
+def ui_to_api(ui: dict, widgets=WIDGETS.get, minimum=None) -> dict:
     """Convert a UI-format workflow to the API format.
 
-    `widgets(node_type)` returns that type's widget names (see module doc) or None for an unknown type.
+    `widgets(node_type)` returns that type's widget names (see module doc) or None for an unknown type;
+    `minimum(node_type)` how many of them a node must hold values for (default: all; see required_widget_count).
     Note nodes and muted nodes are left out; links through Reroute and bypassed nodes are followed to their real
     source; a widget fed by a PrimitiveNode keeps its value."""
     if not is_ui_workflow(ui):
@@ -189,7 +207,8 @@ def ui_to_api(ui: dict, widgets=WIDGETS.get) -> dict:
         if isinstance(values, dict):
             inputs.update({k: v for k, v in values.items() if k in names and k not in FRONTEND_ONLY})
         else:
-            if len(values) != len(names):
+            least = len(names) if minimum is None else minimum(kind)
+            if not least <= len(values) <= len(names):
                 raise WorkflowFormatError(f"node {node['id']} ({kind}): {len(values)} widget values for {len(names)} "
                                           f"widgets {names}")
             inputs.update({n: v for n, v in zip(names, values) if n not in FRONTEND_ONLY})

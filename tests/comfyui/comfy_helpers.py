@@ -125,8 +125,9 @@ def run_prompt(prompt: dict) -> tuple[bool, dict, list]:
     valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt(pid, prompt, None))
     if not valid:
         raise AssertionError(f"prompt failed validation: {error} {node_errors}")
+    from tools.run_workflow import host_features
     server = _StubServer()
-    executor = execution.PromptExecutor(server)
+    executor = host_features().prompt_executor(server)
     executor.execute(prompt, pid, {}, outputs)
     return executor.success, executor.history_result, executor.status_messages
 

@@ -9,6 +9,8 @@ import sys
 import pytest
 import torch
 
+import tools.run_workflow  # noqa: F401  (imported before _boot takes this repo off sys.path; helpers use it)
+
 PACK_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -25,7 +27,12 @@ SKIP_REASON = ("ComfyUI tier skipped: set COMFYUI_PATH to a ComfyUI checkout (se
                "or install this pack inside ComfyUI/custom_nodes/")
 
 
+REQUIRE_HOST = os.environ.get("ALCM_REQUIRE_HOST") == "1"  # CI: a missing host is a failure, not a skip
+
+
 def pytest_collection_modifyitems(config, items):
+    if COMFYUI is None and REQUIRE_HOST:
+        raise pytest.UsageError("ALCM_REQUIRE_HOST=1 but no ComfyUI found: " + SKIP_REASON)
     if COMFYUI is None:
         for item in items:
             if "tests/comfyui" in str(item.fspath).replace(os.sep, "/"):

@@ -127,3 +127,39 @@ def test_position_encoding_stretch(host):
     assert module.max_frames == 32
     with pytest.raises(ValueError, match="40 frames per batch.*at most 32"):
         _sample(inflated, noise, steps=1)
+
+
+def test_comfyui_own_context_windows_with_freenoise(host, lcm):
+    """ComfyUI's own 'Context Windows (Manual)' node, FreeNoise on, over 64 frames of our inflated MODEL (batch =
+    frames, dim 0): sampling succeeds, every UNet call sees one window (16 frames, plus the one anchor frame that
+    0.33's handler prepends to later windows), and FreeNoise changes the result."""
+    import comfy.patcher_extension
+    import comfy.sample
+    import comfy.samplers
+    import comfy_helpers
+    node = host.nodes.NODE_CLASS_MAPPINGS.get("ContextWindowsManual")
+    inputs = {} if node is None else node.GET_NODE_INFO_V1()["input"]
+    if "freenoise" not in {**inputs.get("required", {}), **inputs.get("optional", {})}:
+        pytest.skip("this ComfyUI's own context-window node has no FreeNoise (0.33 has; 0.3.64's handler also "
+                    "fails on batch = frames in set_step, fixed upstream)")
+    base, handle, inflated = lcm
+    seen = []
+
+    def record(executor, x, *args, **kwargs):
+        seen.append(x.shape[0])
+        return executor(x, *args, **kwargs)
+
+    def run(freenoise):
+        model = graph_utils.node_output(node.execute(inflated, 16, 4, "standard_static", 1, False, "pyramid", 0,
+                                                     freenoise))
+        model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, "test_record", record)
+        noise = torch.randn(64, 4, 8, 8, generator=torch.Generator().manual_seed(9))
+        return comfy.sample.sample_custom(model, noise, 1.0, comfy.samplers.sampler_object("euler"),
+                                          torch.tensor([6.0, 2.0, 0.0]), comfy_helpers.random_cond(0),
+                                          comfy_helpers.random_cond(1), torch.zeros_like(noise), disable_pbar=True,
+                                          seed=3)
+
+    with_freenoise = run(True)
+    assert with_freenoise.shape == (64, 4, 8, 8) and torch.isfinite(with_freenoise).all()
+    assert seen and set(seen) <= {16, 17}, sorted(set(seen))
+    assert not torch.equal(with_freenoise, run(False))

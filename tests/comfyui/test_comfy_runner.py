@@ -1,6 +1,7 @@
 """tools/run_workflow.py started the way a user starts it: a separate Python process, from a shell."""
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -30,14 +31,31 @@ def test_help_lists_the_overrides(tmp_path):
         assert option in result.stdout
 
 
+def linked_install(comfyui: str, root) -> str:
+    """A ComfyUI folder whose custom_nodes/ holds this pack as a symlink (a common install of a pack under
+    development), without touching the real ComfyUI: its other entries are links to the real ones."""
+    tree = root / "ComfyUI"
+    (tree / "custom_nodes").mkdir(parents=True)
+    for entry in os.listdir(comfyui):
+        if entry != "custom_nodes":
+            os.symlink(os.path.join(comfyui, entry), tree / entry)
+    os.symlink(PACK_DIR, tree / "custom_nodes" / "comfyui-animatelcm")
+    return str(tree / "custom_nodes" / "comfyui-animatelcm")
+
+
 def test_renders_animatelcm_workflow(host, tmp_path):
-    """The UI-format AnimateLCM workflow, from a user's working folder, with overrides: exit 0 and an animated WEBP
-    with the requested frames, size, prompt and seed (read back from the metadata ComfyUI embeds in the file)."""
+    """The UI-format AnimateLCM workflow, run from inside the pack linked into custom_nodes/ (ComfyUI found from
+    there: no --comfyui, no COMFYUI_PATH), with overrides: exit 0 and an animated WEBP with the requested frames,
+    size, prompt and seed (read back from the metadata ComfyUI embeds in the file)."""
     models = checkpoint_files.ensure_model_files()
     out = tmp_path / "renders"
-    result = _run([RUNNER, os.path.join(PACK_DIR, "workflows", "animatelcm_t2v.json"), "--comfyui", _comfyui(host),
-                   "--models", models, "--output", str(out), "--cpu", "--seed", "1234", "--prompt", PROMPT,
-                   "--frames", "8", "--width", "64", "--height", "64", "--steps", "2"], cwd=tmp_path)
+    pack = linked_install(_comfyui(host), tmp_path)
+    args = ["tools/run_workflow.py", "workflows/animatelcm_t2v.json", "--models", models, "--output", str(out),
+            "--cpu", "--seed", "1234", "--prompt", PROMPT, "--frames", "8", "--width", "64", "--height", "64",
+            "--steps", "2"]
+    shell = f"cd {shlex.quote(pack)} && exec {shlex.quote(sys.executable)} " + " ".join(map(shlex.quote, args))
+    env = {k: v for k, v in os.environ.items() if k not in ("COMFYUI_PATH", "PWD")}
+    result = subprocess.run(["bash", "-c", shell], env=env, capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stderr[-4000:]
     files = result.stdout.split()
     assert len(files) == 1 and files[0].endswith(".webp") and os.path.isfile(files[0]), result.stdout

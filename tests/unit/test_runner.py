@@ -83,3 +83,24 @@ def test_set_and_media_overrides():
         run_workflow.apply_overrides(prompt, _opts("--set", "99.x=1"), NODES)
     with pytest.raises(run_workflow.RunError, match="no LoadImage node"):
         run_workflow.apply_overrides(prompt, _opts("--image", "a.png"), NODES)
+
+
+def test_finds_comfyui_when_the_pack_is_a_symlink_in_custom_nodes(tmp_path, monkeypatch):
+    """`cd ComfyUI/custom_nodes/<link to this pack> && python tools/run_workflow.py ...`: the shell's $PWD keeps the
+    link that os.getcwd() resolves, and the ComfyUI around the link is found."""
+    comfyui = tmp_path / "ComfyUI"
+    (comfyui / "comfy").mkdir(parents=True)
+    (comfyui / "main.py").write_text("")
+    (comfyui / "custom_nodes").mkdir()
+    link = comfyui / "custom_nodes" / "comfyui-animatelcm"
+    os.symlink(run_workflow.PACK_DIR, link)
+    monkeypatch.delenv("COMFYUI_PATH", raising=False)
+    monkeypatch.chdir(link)  # the process cwd is the resolved pack folder
+    assert os.getcwd() == os.path.realpath(run_workflow.PACK_DIR)
+    monkeypatch.setenv("PWD", str(link))
+    assert run_workflow.find_comfyui(None) == str(comfyui)
+    monkeypatch.setenv("PWD", str(tmp_path))  # a $PWD that is not the working directory is ignored
+    if run_workflow._is_comfyui(os.path.dirname(os.path.dirname(run_workflow.PACK_DIR))):
+        return  # this checkout itself sits in a ComfyUI's custom_nodes/
+    with pytest.raises(run_workflow.RunError, match="ComfyUI not found"):
+        run_workflow.find_comfyui(None)
