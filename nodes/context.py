@@ -41,12 +41,13 @@ def window_plan(opts: ContextOptions, frames: int, step: int):
 
 
 class FrameWindow(comfy.context_windows.ContextWindowABC):
-    """One window of frame indices on dim 0, as ComfyUI's window objects expose it (`index_list`)."""
+    """One window of frame indices on dim 0, as ComfyUI's window objects expose it (`index_list`, `total_frames`)."""
 
-    def __init__(self, index_list: list[int]):
+    def __init__(self, index_list: list[int], total_frames: int):
         super().__init__()
         self.index_list = list(index_list)
         self.context_length = len(self.index_list)
+        self.total_frames = total_frames
 
     def get_tensor(self, full: torch.Tensor, device=None, dim: int = 0) -> torch.Tensor:
         return full.index_select(dim, torch.tensor(self.index_list, device=full.device)).to(device or full.device)
@@ -74,7 +75,7 @@ class FrameContextHandler(comfy.context_windows.ContextHandlerABC):
         try:
             for index_list in windows:
                 comfy.model_management.throw_exception_if_processing_interrupted()
-                window = FrameWindow(index_list)
+                window = FrameWindow(index_list, frames)
                 to[WINDOW] = window
                 sub_conds = [self.get_resized_cond(c, x_in, window, model=model) for c in conds]
                 sub_out = calc_cond_batch(model, sub_conds, window.get_tensor(x_in), window.get_tensor(timestep),
@@ -92,6 +93,20 @@ class FrameContextHandler(comfy.context_windows.ContextHandlerABC):
         frames = x_in.shape[0]
         return [{key: _window_value(key, value, window, frames, model) for key, value in cond.items()}
                 for cond in cond_in]
+
+
+def window_frames(transformer_options: dict, frames: int) -> tuple[list[int] | None, int]:
+    """The video frames this call holds: (their indices, the video's frame count) inside a context window (ours, or
+    ComfyUI's own, whose later windows may start with one anchor frame), else (None, frames): all, in order."""
+    window = transformer_options.get(WINDOW)
+    indices = list(getattr(window, "index_list", None) or [])
+    anchor = getattr(window, "causal_anchor_index", None)
+    if indices and anchor is not None and anchor >= 0:
+        indices = [anchor] + indices
+    total = getattr(window, "total_frames", None)
+    if not indices or len(indices) != frames or not total:
+        return None, frames
+    return indices, total
 
 
 def _per_frame(t, frames: int) -> bool:
@@ -180,5 +195,6 @@ def run_windowed(module, x: torch.Tensor, frames: int, opts: ContextOptions, tra
     outputs = []
     for window in windows:
         part = video[:, window].reshape(b * len(window), *x.shape[1:])
-        outputs.append(module(part, len(window), **kwargs).view(b, len(window), *x.shape[1:]))
+        window_kwargs = {k: v[window] if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
+        outputs.append(module(part, len(window), **window_kwargs).view(b, len(window), *x.shape[1:]))
     return fuse(outputs, windows, weights, frames, frame_dim=1).view(x.shape)

@@ -7,6 +7,7 @@ import torch
 import comfy.patcher_extension
 import comfy.utils
 
+from .context import window_frames
 from .inflate import I2V_FEATURES, frames_per_video, model_base
 from .motion_model import MOTION_KEY, MotionModelHandle
 
@@ -88,9 +89,8 @@ def attach_i2v(model, handle: MotionModelHandle, ref_latent: torch.Tensor, setti
 
 
 def _frame_indices(transformer_options: dict, frames: int) -> list[int]:
-    window = transformer_options.get("context_window")
-    indices = getattr(window, "index_list", None)
-    return list(indices) if indices is not None and len(indices) == frames else list(range(frames))
+    indices, _ = window_frames(transformer_options, frames)
+    return list(range(frames)) if indices is None else indices
 
 
 def _features(encoder, ref_latent, indices, settings, cache, like):

@@ -4,6 +4,7 @@ Only public extension points: `set_additional_models`, `set_injections`, `set_mo
 `add_wrapper_with_key`. The frame count is derived on every call from the batch and `cond_or_uncond`.
 """
 import contextvars
+import math
 from dataclasses import dataclass
 
 import torch
@@ -15,10 +16,13 @@ from comfy.ldm.modules.attention import SpatialTransformer
 from comfy.ldm.modules.diffusionmodules.openaimodel import Downsample, ResBlock, Upsample
 
 from ..animatelcm_core import placement
-from .context import MOTION_WINDOWS, run_windowed
+from .context import MOTION_WINDOWS, run_windowed, window_frames
+from .motion_keyframes import active_keyframe, check_for_frames, keyframe_values, select_frames
 from .motion_model import MOTION_KEY, MotionModelHandle
+from .prompt_travel import check_conditioning_frames
 
 I2V_FEATURES = "animatelcm_i2v_features"  # transformer_options entry set by the I2V wrapper for one UNet call
+MOTION_CALL = "animatelcm_motion_call"  # transformer_options entry set by our wrapper for one UNet call
 I2V_LEVELS = {f"down_blocks.{i}.motion_modules.1": i for i in range(4)}  # features enter before these modules
 _FRAMES = contextvars.ContextVar("animatelcm_frames", default=None)
 
@@ -55,6 +59,16 @@ class MotionSettings:
     scale: float = 1.0
     start_percent: float = 0.0
     end_percent: float = 1.0
+    keyframes: tuple = ()  # MotionKeyframe chain (sorted by start percent): replaces effect and scale when given
+
+
+@dataclass(frozen=True)
+class MotionCall:
+    """What the motion modules do in one UNet call: whether they act, and their effect and scale (numbers, or
+    per-frame tensors for the frames of this call)."""
+    active: bool
+    effect: object
+    scale: object
 
 
 def model_base(model) -> str | None:
@@ -77,26 +91,24 @@ class InjectedMotionModule(torch.nn.Module):
     """Placeholder inserted in the UNet. It refers to the motion module without registering it as a submodule, so
     the UNet's state dict and weight loading never see the motion weights (they have their own ModelPatcher)."""
 
-    def __init__(self, module, name: str, settings: MotionSettings, sigma_range: tuple[float, float] | None,
-                 family: str):
+    def __init__(self, module, name: str, family: str, injector: "MotionInjector"):
         super().__init__()
-        self._target = (module,)
-        self.name, self.settings, self.sigma_range, self.family = name, settings, sigma_range, family
+        self._target, self._injector = (module,), (injector,)
+        self.name, self.family = name, family
 
     def run(self, x: torch.Tensor, transformer_options: dict) -> torch.Tensor:
         level = I2V_LEVELS.get(self.name)
         if level is not None and I2V_FEATURES in transformer_options:  # AnimateLCM-I2V, spec §4.7
             x = x + transformer_options[I2V_FEATURES][level]
-        sigmas = transformer_options.get("sigmas")  # checked only when the range is limited: float() syncs the device
-        if self.sigma_range and sigmas is not None:
-            high, low = self.sigma_range
-            if not low <= float(sigmas.max()) <= high:
-                return x
-        module = self._target[0]
         frames = frames_per_video(x, transformer_options)
+        call = transformer_options.get(MOTION_CALL)
+        if call is None:  # the UNet called directly, without the sampler's wrappers: decided here instead
+            call = self._injector[0].motion_call(frames, transformer_options)
+        if not call.active:
+            return x
+        module = self._target[0]
         windows = transformer_options.get(MOTION_WINDOWS)
-        kwargs = dict(effect=self.settings.effect, scale=self.settings.scale,
-                      attention=host_attention(transformer_options))
+        kwargs = dict(effect=call.effect, scale=call.scale, attention=host_attention(transformer_options))
         if windows is not None:
             return run_windowed(module, x, frames, windows, transformer_options, **kwargs)
         if frames > module.max_frames:
@@ -148,15 +160,6 @@ class FramesGroupNorm(torch.nn.Module):
         return norm(v).transpose(1, 2).reshape(x.shape)
 
 
-def _frames_wrapper(executor, x, timesteps, context, y, control, transformer_options, **kwargs):
-    """DIFFUSION_MODEL wrapper: publishes the per-call frame count to FramesGroupNorm."""
-    token = _FRAMES.set(frames_per_video(x, transformer_options))
-    try:
-        return executor(x, timesteps, context, y, control, transformer_options, **kwargs)
-    finally:
-        _FRAMES.reset(token)
-
-
 def _resblock_norm_slots(unet):
     """(container, index) of every ResBlock GroupNorm and the output GroupNorm."""
     slots = []
@@ -167,23 +170,26 @@ def _resblock_norm_slots(unet):
 
 
 class MotionInjector:
-    """inject/eject callables for `PatcherInjection`; deterministic, holds no per-call state."""
+    """inject/eject callables for `PatcherInjection`, and the DIFFUSION_MODEL wrapper that decides, once per UNet
+    call, what the motion modules do (the sigmas of the start/end percents and keyframes are read at injection,
+    from the model_sampling the MODEL has then)."""
 
     def __init__(self, handle: MotionModelHandle, mm_patcher, settings: MotionSettings):
         self.handle, self.mm_patcher, self.settings = handle, mm_patcher, settings
+        self.sigma_range, self.keyframe_sigmas = None, []
 
     def inject(self, patcher):
         unet = patcher.model.diffusion_model
         ms = patcher.get_model_object("model_sampling")
         full = self.settings.start_percent <= 0.0 and self.settings.end_percent >= 1.0
-        sigma_range = None if full else (ms.percent_to_sigma(self.settings.start_percent),
-                                         ms.percent_to_sigma(self.settings.end_percent))
+        self.sigma_range = None if full else (ms.percent_to_sigma(self.settings.start_percent),
+                                              ms.percent_to_sigma(self.settings.end_percent))
+        self.keyframe_sigmas = [ms.percent_to_sigma(k.start_percent) for k in self.settings.keyframes]
         model = self.mm_patcher.model
         for name, kind, index in placement.placements(self.handle.config):
             block = _block(unet, kind, index)
             at = placement.insert_index([layer_kind(layer) for layer in block])
-            block.insert(at, InjectedMotionModule(model.get_module(name), name, self.settings, sigma_range,
-                                                  self.handle.config.display_name))
+            block.insert(at, InjectedMotionModule(model.get_module(name), name, self.handle.config.display_name, self))
         if self.handle.config.spatial_norm_across_frames:
             for container, i in _resblock_norm_slots(unet):
                 container[i] = FramesGroupNorm(container[i])
@@ -198,6 +204,38 @@ class MotionInjector:
             for name, child in list(module.named_children()):
                 if isinstance(child, FramesGroupNorm):
                     setattr(module, name, child._norm[0])
+
+    def motion_call(self, frames: int, transformer_options: dict) -> MotionCall:
+        settings, keyframes = self.settings, self.settings.keyframes
+        sigmas = transformer_options.get("sigmas")
+        # float() syncs the device: only when the percents or keyframes need the sigma
+        sigma = float(sigmas.max()) if sigmas is not None and (self.sigma_range or keyframes) else None
+        if sigma is not None and self.sigma_range and not self.sigma_range[1] <= sigma <= self.sigma_range[0]:
+            return MotionCall(False, settings.effect, settings.scale)
+        if not keyframes:
+            return MotionCall(True, settings.effect, settings.scale)
+        keyframe = active_keyframe(keyframes, self.keyframe_sigmas, math.inf if sigma is None else sigma)
+        indices, total = window_frames(transformer_options, frames)
+        effect, scale = (select_frames(v, indices) for v in keyframe_values(keyframe, total))
+        return MotionCall(True, effect, scale)
+
+    def per_call(self, executor, x, timesteps, context, y, control, transformer_options, **kwargs):
+        """DIFFUSION_MODEL wrapper: this call's MotionCall for the modules, its frame count for FramesGroupNorm."""
+        frames = frames_per_video(x, transformer_options)
+        transformer_options[MOTION_CALL] = self.motion_call(frames, transformer_options)
+        token = _FRAMES.set(frames)
+        try:
+            return executor(x, timesteps, context, y, control, transformer_options, **kwargs)
+        finally:
+            _FRAMES.reset(token)
+            transformer_options.pop(MOTION_CALL, None)
+
+    def check_before_sampling(self, executor, model, noise_shape, conds, *args, **kwargs):
+        """PREPARE_SAMPLING wrapper: inputs that cannot fit this latent fail before any model is loaded or run."""
+        frames = noise_shape[0]
+        check_conditioning_frames(conds, frames)
+        check_for_frames(self.settings.keyframes, frames)
+        return executor(model, noise_shape, conds, *args, **kwargs)
 
 
 def inflate(model, handle: MotionModelHandle, settings: MotionSettings):
@@ -217,6 +255,10 @@ def inflate(model, handle: MotionModelHandle, settings: MotionSettings):
     m.set_additional_models(MOTION_KEY, [mm_patcher])
     m.set_injections(MOTION_KEY, [comfy.patcher_extension.PatcherInjection(injector.inject, injector.eject)])
     m.set_model_forward_timestep_embed_patch((InjectedMotionModule, motion_handler))
-    if handle.config.spatial_norm_across_frames:
-        m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, MOTION_KEY, _frames_wrapper)
+    # plain functions, not bound methods: model_options are deep-copied on every clone (0.3.64), and a bound method
+    # would copy the injector with the motion model in it; functions are copied by reference
+    m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, MOTION_KEY,
+                           lambda executor, *args, **kwargs: injector.per_call(executor, *args, **kwargs))
+    m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, MOTION_KEY,
+                           lambda executor, *args, **kwargs: injector.check_before_sampling(executor, *args, **kwargs))
     return m

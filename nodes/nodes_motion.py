@@ -13,6 +13,7 @@ from .sampling import KEEP, apply_model_sampling, lcm_sigmas
 
 CATEGORY = "AnimateLCM"
 MotionModel = io.Custom("ALCM_MOTION_MODEL")
+MotionKeyframes = io.Custom("ALCM_MOTION_KEYFRAMES")
 SAMPLING_CHOICES = [AUTO, *PRESETS, KEEP]
 
 
@@ -83,14 +84,18 @@ class ApplyMotionModel(io.ComfyNode):
                     io.Float.Input("scale", default=1.0, min=0.0, max=10.0, step=0.01,
                                    tooltip="Multiplies the temporal attention keys; below 1 gives softer, above 1 "
                                            "sharper frame-to-frame attention."),
-                    *percent_range_inputs("the motion module")],
+                    *percent_range_inputs("the motion module"),
+                    MotionKeyframes.Input("keyframes", optional=True,
+                                          tooltip="'Motion Keyframe' chain: effect and scale per frame and over "
+                                                  "sampling; replaces the effect and scale above.")],
             outputs=[io.Model.Output(tooltip="The inflated MODEL; use it with KSampler (sampler lcm for AnimateLCM) "
                                              "or the AnimateLCM Sampler.")])
 
     @classmethod
-    def execute(cls, model, motion_model, model_sampling, effect, scale, start_percent, end_percent):
+    def execute(cls, model, motion_model, model_sampling, effect, scale, start_percent, end_percent, keyframes=None):
         check_percent_range(start_percent, end_percent)
-        m = inflate(model, motion_model, MotionSettings(effect, scale, start_percent, end_percent))
+        settings = MotionSettings(effect, scale, start_percent, end_percent, tuple(keyframes or ()))
+        m = inflate(model, motion_model, settings)
         if model_sampling != KEEP:
             m = apply_model_sampling(m, select_preset(model_sampling, motion_model.config.sampling))
         return io.NodeOutput(m)

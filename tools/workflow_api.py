@@ -42,6 +42,7 @@ WIDGETS = {
     "EmptyLatentImage": ["width", "height", "batch_size"],
     "KSampler": ["seed", CONTROL, "steps", "cfg", "sampler_name", "scheduler", "denoise"],
     "VAEDecode": [],
+    "VAEDecodeTiled": ["tile_size", "overlap", "temporal_size", "temporal_overlap"],
     "VAEEncode": [],
     "SaveAnimatedWEBP": ["filename_prefix", "fps", "lossless", "quality", "method"],
     "CreateVideo": ["fps"],
@@ -60,6 +61,8 @@ WIDGETS = {
     "ALCM_LCMSigmas": ["steps", "denoise"],
     "ALCM_Sampler": ["seed", CONTROL, "steps", "cfg", "denoise"],
     "ALCM_ImageToVideo": ["strength", "motion_scale", "start_percent", "end_percent"],
+    "ALCM_PromptSchedule": ["text", "frames", "interpolation", "pre_text", "app_text"],
+    "ALCM_MotionKeyframe": ["start_percent", "effect", "scale"],
     "ALCM_ContextOptions": ["mode", "context_length", "context_overlap", "schedule", "stride", "closed_loop",
                             "fuse_method", "stretch_position_encoding"],
 }

@@ -50,7 +50,8 @@ class _Server:
 
 def shrink(prompt: dict, name: str) -> int:
     """Tiny size, few frames and steps; returns the number of frames the output must have."""
-    frames = LONG_FRAMES if "context" in name else FRAMES
+    windows = any(n["class_type"] == "ALCM_ContextOptions" for n in prompt.values())
+    frames = LONG_FRAMES if windows else FRAMES
     for node in prompt.values():
         inputs, kind = node["inputs"], node["class_type"]
         if kind in ("EmptyLatentImage", "ImageScale"):

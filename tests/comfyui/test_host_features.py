@@ -3,21 +3,7 @@ import pytest
 import torch
 
 import graph_utils
-
-
-def tiny_controlnet(host, seed=0):
-    """ComfyUI's own ControlNet class around a reduced-width SD1.5 control model with random weights."""
-    import comfy.cldm.cldm
-    import comfy.controlnet
-    import comfy.ops
-    cfg = dict(host.helpers.TINY_SD15, hint_channels=3, operations=comfy.ops.disable_weight_init,
-               dtype=torch.float32, device=torch.device("cpu"))
-    model = comfy.cldm.cldm.ControlNet(**cfg)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.copy_((1.0 if "norm" in name and name.endswith("weight") else 0.0) + 0.05 * torch.randn(p.shape, generator=g))
-    return comfy.controlnet.ControlNet(model, load_device=torch.device("cpu"))
+from graph_utils import tiny_controlnet
 
 
 def _apply_control(control, hints, cond):

@@ -1,0 +1,64 @@
+"""Keyframed motion: the motion module's effect and scale per frame and over sampling.
+
+A keyframe starts at a sampling percent and holds until the next one starts; its effect and scale are each one
+number or a per-frame schedule ("0: 0.0, 8: 1.0", interpolated; core: animatelcm_core.keyframes). The active
+keyframe and its per-frame values are worked out once per UNet call (one device sync), for the frames that call
+holds: the whole video, or one context window of it.
+"""
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..animatelcm_core.keyframes import check_percent_keyframes, number_or_schedule, per_frame_values
+
+
+@dataclass(frozen=True)
+class MotionKeyframe:
+    start_percent: float
+    effect: str = "1.0"
+    scale: str = "1.0"
+
+    def check(self) -> "MotionKeyframe":
+        """Parse both values now, so a typo is an error when the graph runs the node, not during sampling."""
+        number_or_schedule(self.effect, f"effect of the keyframe at {self.start_percent}")
+        number_or_schedule(self.scale, f"scale of the keyframe at {self.start_percent}")
+        return self
+
+
+def add_keyframe(previous: tuple, keyframe: MotionKeyframe) -> tuple:
+    """A new chain with `keyframe` added, sorted by start percent; two keyframes at one percent are an error."""
+    chain = tuple(previous or ()) + (keyframe.check(),)
+    check_percent_keyframes([(k.start_percent, k) for k in chain], "motion keyframes")
+    return tuple(sorted(chain, key=lambda k: k.start_percent))
+
+
+@lru_cache(maxsize=256)
+def _values(text: str, total: int, what: str):
+    return per_frame_values(number_or_schedule(text, what), total, what)
+
+
+def keyframe_values(keyframe: MotionKeyframe, total: int) -> tuple:
+    """(effect, scale) of `keyframe` for a video of `total` frames: floats or float32 tensors (total,)."""
+    return (_values(keyframe.effect, total, f"effect of the keyframe at {keyframe.start_percent}"),
+            _values(keyframe.scale, total, f"scale of the keyframe at {keyframe.start_percent}"))
+
+
+def check_for_frames(keyframes: tuple, total: int) -> None:
+    """Resolve every keyframe for `total` frames: an index outside the video is an error before sampling."""
+    for keyframe in keyframes:
+        keyframe_values(keyframe, total)
+
+
+def active_keyframe(keyframes: tuple, start_sigmas: list[float], sigma: float) -> MotionKeyframe:
+    """The last keyframe whose start has been reached (sigma at or below its start sigma); the first before that."""
+    active = keyframes[0]
+    for keyframe, start in zip(keyframes, start_sigmas):
+        if sigma <= start:
+            active = keyframe
+    return active
+
+
+def select_frames(value, indices: list[int] | None):
+    """A per-frame tensor cut to `indices` (a window's frames); numbers and whole-video calls unchanged."""
+    if indices is None or not hasattr(value, "shape"):
+        return value
+    return value[indices]
