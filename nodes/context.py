@@ -18,6 +18,7 @@ import comfy.patcher_extension
 
 from ..animatelcm_core.context import ContextOptions, fuse, fuse_weights, get_windows, stretched_encodings
 from .motion_model import MOTION_KEY
+from .noise_init import add_freenoise
 
 MOTION_WINDOWS = "animatelcm_motion_windows"  # transformer_options entry read by the injected motion modules
 WINDOW = "context_window"  # transformer_options entry naming the current window (ComfyUI's own key)
@@ -160,11 +161,13 @@ def _window_memory(length: int):
     return wrapper
 
 
-def attach_context(model, opts: ContextOptions, mode: str, max_length: int, stretch: bool = False):
+def attach_context(model, opts: ContextOptions, mode: str, max_length: int, stretch: bool = False,
+                   freenoise: bool = False):
     """Clone `model` with context windows in `mode` ("motion-only" or "full").
 
     With `stretch`, windows longer than the motion module's `max_length` are allowed: its position encodings are
-    interpolated to the window length (as object patches on a clone of the motion model's patcher).
+    interpolated to the window length (as object patches on a clone of the motion model's patcher). With
+    `freenoise`, the sampler's noise is rescheduled for windows of this length and overlap (nodes/noise_init.py).
     """
     opts.validate(max_length=None if stretch else max_length)
     if mode not in MODES:
@@ -182,7 +185,7 @@ def attach_context(model, opts: ContextOptions, mode: str, max_length: int, stre
                                _window_memory(opts.length))
     else:
         m.model_options.setdefault("transformer_options", {})[MOTION_WINDOWS] = opts
-    return m
+    return add_freenoise(m, opts.length, opts.overlap) if freenoise else m
 
 
 def run_windowed(module, x: torch.Tensor, frames: int, opts: ContextOptions, transformer_options: dict, **kwargs):

@@ -255,10 +255,7 @@ def inflate(model, handle: MotionModelHandle, settings: MotionSettings):
     m.set_additional_models(MOTION_KEY, [mm_patcher])
     m.set_injections(MOTION_KEY, [comfy.patcher_extension.PatcherInjection(injector.inject, injector.eject)])
     m.set_model_forward_timestep_embed_patch((InjectedMotionModule, motion_handler))
-    # plain functions, not bound methods: model_options are deep-copied on every clone (0.3.64), and a bound method
-    # would copy the injector with the motion model in it; functions are copied by reference
-    m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, MOTION_KEY,
-                           lambda executor, *args, **kwargs: injector.per_call(executor, *args, **kwargs))
+    m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, MOTION_KEY, injector.per_call)
     m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, MOTION_KEY,
-                           lambda executor, *args, **kwargs: injector.check_before_sampling(executor, *args, **kwargs))
+                           injector.check_before_sampling)
     return m

@@ -37,18 +37,21 @@ class ContextWindows(io.ComfyNode):
                                            "averages, overlap-linear crossfades only across the overlap."),
                     io.Boolean.Input("stretch_position_encoding", default=False, optional=True,
                                      tooltip="Allow a context_length above the motion module's limit by interpolating "
-                                             "its position encodings to that length (motion may get slower/blurrier).")],
+                                             "its position encodings to that length (motion may get slower/blurrier)."),
+                    io.Boolean.Input("freenoise", default=False, optional=True,
+                                     tooltip="FreeNoise: reschedule the initial noise so every window holds the first "
+                                             "window's noise frames, locally shuffled (windows agree, less drift).")],
             outputs=[io.Model.Output(tooltip="The MODEL with context windows.")])
 
     @classmethod
     def execute(cls, model, mode, context_length, context_overlap, schedule, stride, closed_loop, fuse_method,
-                stretch_position_encoding=False):
+                stretch_position_encoding=False, freenoise=False):
         motion = model.get_additional_models_with_key(MOTION_KEY)
         if not motion:
             raise ValueError("Connect the MODEL from 'Apply Motion Module': this MODEL has no motion module.")
         opts = ContextOptions(context_length, context_overlap, schedule, stride, closed_loop, fuse_method)
         max_length = motion[0].model.config.pe_length
-        return io.NodeOutput(attach_context(model, opts, mode, max_length, stretch_position_encoding))
+        return io.NodeOutput(attach_context(model, opts, mode, max_length, stretch_position_encoding, freenoise))
 
 
 NODES = [ContextWindows]

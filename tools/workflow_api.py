@@ -64,7 +64,9 @@ WIDGETS = {
     "ALCM_PromptSchedule": ["text", "frames", "interpolation", "pre_text", "app_text"],
     "ALCM_MotionKeyframe": ["start_percent", "effect", "scale"],
     "ALCM_ContextOptions": ["mode", "context_length", "context_overlap", "schedule", "stride", "closed_loop",
-                            "fuse_method", "stretch_position_encoding"],
+                            "fuse_method", "stretch_position_encoding", "freenoise"],
+    "ALCM_FreeNoise": ["context_length", "context_overlap"],
+    "ALCM_FreeInit": ["iterations", "filter", "d_s", "d_t", "order", "same_noise"],
 }
 # The ComfyUI core node types the shipped workflows use (the ComfyUI tier checks each exists in the real registry).
 CORE_NODES = tuple(t for t in WIDGETS if not t.startswith("ALCM_"))

@@ -30,7 +30,8 @@ SCREENSHOTS = os.path.join(PACK_DIR, "out", "web_ui")
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 NAMES = [os.path.splitext(os.path.basename(p))[0] for p in ui_workflow_files()]
 OUR_NODES = ["ALCM_LoadMotionModel", "ALCM_ApplyMotionLoRA", "ALCM_ApplyMotionModel", "ALCM_LCMSigmas", "ALCM_Sampler",
-             "ALCM_ImageToVideo", "ALCM_ContextOptions", "ALCM_PromptSchedule", "ALCM_MotionKeyframe"]
+             "ALCM_ImageToVideo", "ALCM_ContextOptions", "ALCM_PromptSchedule", "ALCM_MotionKeyframe",
+             "ALCM_FreeNoise", "ALCM_FreeInit"]
 
 if CHROMIUM is None and os.environ.get("ALCM_REQUIRE_HOST") == "1":
     raise RuntimeError("ALCM_REQUIRE_HOST=1 but no Chromium for the web UI tests (apt-get install chromium)")
