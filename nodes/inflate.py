@@ -179,8 +179,10 @@ class MotionInjector:
         self.sigma_range, self.keyframe_sigmas = None, []
 
     def inject(self, patcher):
-        unet = patcher.model.diffusion_model
-        ms = patcher.get_model_object("model_sampling")
+        self.inject_into(patcher.model.diffusion_model, patcher.get_model_object("model_sampling"))
+
+    def inject_into(self, unet, ms):
+        """Insert the motion modules into `unet`; sigmas of the percents from `ms` (the MODEL's model_sampling)."""
         full = self.settings.start_percent <= 0.0 and self.settings.end_percent >= 1.0
         self.sigma_range = None if full else (ms.percent_to_sigma(self.settings.start_percent),
                                               ms.percent_to_sigma(self.settings.end_percent))

@@ -42,6 +42,7 @@ WIDGETS = {
     "EmptyLatentImage": ["width", "height", "batch_size"],
     "KSampler": ["seed", CONTROL, "steps", "cfg", "sampler_name", "scheduler", "denoise"],
     "VAEDecode": [],
+    "PreviewImage": [],
     "VAEDecodeTiled": ["tile_size", "overlap", "temporal_size", "temporal_overlap"],
     "VAEEncode": [],
     "SaveAnimatedWEBP": ["filename_prefix", "fps", "lossless", "quality", "method"],
@@ -67,6 +68,9 @@ WIDGETS = {
                             "fuse_method", "stretch_position_encoding", "freenoise"],
     "ALCM_FreeNoise": ["context_length", "context_overlap"],
     "ALCM_FreeInit": ["iterations", "filter", "d_s", "d_t", "order", "same_noise"],
+    "ALCM_TrainingClips": ["folder", "caption", "frames", "stride", "width", "height", "max_clips", "seed", CONTROL],
+    "ALCM_TrainMotionLoRA": ["lora_name", "rank", "learning_rate", "steps", "batch_size", "seed", CONTROL,
+                             "gradient_checkpointing", "precision", "overwrite"],
 }
 # The ComfyUI core node types the shipped workflows use (the ComfyUI tier checks each exists in the real registry).
 CORE_NODES = tuple(t for t in WIDGETS if not t.startswith("ALCM_"))

@@ -31,7 +31,7 @@ CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "
 NAMES = [os.path.splitext(os.path.basename(p))[0] for p in ui_workflow_files()]
 OUR_NODES = ["ALCM_LoadMotionModel", "ALCM_ApplyMotionLoRA", "ALCM_ApplyMotionModel", "ALCM_LCMSigmas", "ALCM_Sampler",
              "ALCM_ImageToVideo", "ALCM_ContextOptions", "ALCM_PromptSchedule", "ALCM_MotionKeyframe",
-             "ALCM_FreeNoise", "ALCM_FreeInit"]
+             "ALCM_FreeNoise", "ALCM_FreeInit", "ALCM_TrainingClips", "ALCM_TrainMotionLoRA"]
 
 if CHROMIUM is None and os.environ.get("ALCM_REQUIRE_HOST") == "1":
     raise RuntimeError("ALCM_REQUIRE_HOST=1 but no Chromium for the web UI tests (apt-get install chromium)")
