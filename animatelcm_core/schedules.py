@@ -35,8 +35,30 @@ PRESETS = {p.name: p for p in [
                    description="AnimateLCM-I2V official: sqrt_linear betas ending at 0.014, 200 original timesteps"),
     SamplingPreset("lcm_50", "linear", 0.00085, 0.012, "lcm", 50,
                    description="ComfyUI's built-in LCM (scaled-linear betas, 50 original timesteps)"),
+    SamplingPreset("lightning", "sqrt_linear", 0.00085, 0.012, "eps",
+                   description="AnimateDiff-Lightning (distilled from AnimateDiff v2): its model card's betas "
+                               "(diffusers 'linear'); sample with LIGHTNING_SAMPLER"),
 ]}
 AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """KSampler settings a distilled motion module expects (ComfyUI names)."""
+    sampler: str
+    scheduler: str
+    cfg: float
+    steps: tuple[int, ...]  # the step counts that have a distilled file each; use the file's own count
+    description: str = ""
+
+
+# AnimateDiff-Lightning model card (ByteDance/AnimateDiff-Lightning): diffusers EulerDiscreteScheduler with
+# timestep_spacing="trailing" and beta_schedule="linear", guidance_scale 1.0, num_inference_steps = the file's step
+# count (files for 1, 2, 4, 8 steps); its ComfyUI workflow: KSampler euler + sgm_uniform, cfg 1, sqrt_linear betas.
+# A Lightning file has the v2 key layout, so "auto" cannot recognise it: pick the "lightning" preset explicitly.
+LIGHTNING_SAMPLER = SamplerSettings("euler", "sgm_uniform", 1.0, (1, 2, 4, 8),
+                                    description="AnimateDiff-Lightning: euler, trailing timesteps (sgm_uniform), "
+                                                "cfg 1, steps = the file's step count")
 
 
 def get_preset(name: str) -> SamplingPreset:

@@ -1,10 +1,15 @@
 """Every shipped workflow validates with ComfyUI's own validation and runs to its output file in a real ComfyUI.
 
-The model files are random-weight files in the real formats at the real SD1.5 shapes (tests/fixtures/
+The model files are random-weight files in the real formats at the real SD1.5 and SDXL shapes (tests/fixtures/
 checkpoint_files.py), under the names the workflows use. Each API twin runs at a tiny size (64x64, 8 frames,
 2 steps; patched here) through one PromptExecutor, as the ComfyUI server does: loaders whose inputs did not change
-between workflows come from its cache."""
+between workflows come from its cache.
+
+Workflows that load the SDXL checkpoint run with ComfyUI's `--bf16-unet` setting: on this CPU-only tier ComfyUI
+would otherwise hold the 2.6 B-parameter UNet in fp32 (9.8 GB; 4.9 GB in bf16), and on a GPU ComfyUI runs SDXL
+in 16-bit anyway. The motion module follows the UNet's dtype, as it does on a GPU."""
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
@@ -19,6 +24,7 @@ from tools.workflow_api import CORE_NODES, NOTE_NODES, WIDGETS, load_json, node_
 SIZE, FRAMES, STEPS = 64, 8, 2
 LONG_FRAMES, CONTEXT_LENGTH, CONTEXT_OVERLAP = 12, 8, 4  # windows 0-7 and 4-11
 NAMES = sorted(os.path.splitext(f)[0] for f in os.listdir(os.path.join(WORKFLOWS_DIR, "api")) if f.endswith(".json"))
+TRAINED_LORA = "alcm_test_trained_motion_lora"
 LOADER_WARNINGS = ("missing", "not loaded", "leftover", "left over", "unexpected")
 
 
@@ -32,6 +38,10 @@ def env(host, tmp_path_factory):
         folder_paths.add_model_folder_path(key, os.path.join(root, key), is_default=True)
     media = tmp_path_factory.mktemp("input")
     checkpoint_files.write_input_media(str(media))
+    training = checkpoint_files.write_input_media(str(media / "motion_videos"), seed=1)  # MotionLoRA training clips
+    video = next(p for p in training.values() if p.endswith(".mp4"))
+    with open(os.path.splitext(video)[0] + ".txt", "w") as f:  # its own caption; the others take the node's
+        f.write("a slow zoom into a random texture")
     previous_input = folder_paths.get_input_directory()
     folder_paths.set_input_directory(str(media))
     server = _Server()
@@ -64,7 +74,37 @@ def shrink(prompt: dict, name: str) -> int:
             inputs["steps"] = STEPS
         if kind == "ALCM_ContextOptions":
             inputs["context_length"], inputs["context_overlap"] = CONTEXT_LENGTH, CONTEXT_OVERLAP
+        if kind == "ALCM_TrainingClips":
+            inputs.update(width=SIZE, height=SIZE, frames=FRAMES, max_clips=2)
+        if kind == "ALCM_TrainMotionLoRA":
+            inputs.update(steps=STEPS, rank=4, lora_name=TRAINED_LORA, overwrite=True)
     return frames
+
+
+@contextlib.contextmanager
+def unet_dtype_for(prompt: dict):
+    """bf16 UNet weights (ComfyUI's --bf16-unet) while a prompt that loads the SDXL checkpoint runs."""
+    from comfy.cli_args import args
+    sdxl = any(n["class_type"] == "CheckpointLoaderSimple" and
+               n["inputs"].get("ckpt_name") == checkpoint_files.SDXL_CHECKPOINT for n in prompt.values())
+    before = args.bf16_unet
+    args.bf16_unet = before or sdxl
+    try:
+        yield
+    finally:
+        args.bf16_unet = before
+
+
+@contextlib.contextmanager
+def trained_lora_removed():
+    """The MotionLoRA a training workflow writes is not left in the model folders."""
+    import folder_paths
+    try:
+        yield
+    finally:
+        path = folder_paths.get_full_path("animatediff_motion_lora", TRAINED_LORA + ".safetensors")
+        if path:
+            os.remove(path)
 
 
 def read_frames(path: str) -> tuple[np.ndarray, float | None]:
@@ -120,7 +160,7 @@ def test_workflow_validates_and_runs(host, env, name, caplog):
     valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt(prompt_id, prompt, None))
     assert valid, f"ComfyUI rejected {name}: {error} {node_errors}"
     executor = env["executor"]
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING), unet_dtype_for(prompt), trained_lora_removed():
         executor.execute(prompt, prompt_id, {}, outputs)
     errors = [d for e, d in executor.status_messages if e == "execution_error"]
     assert executor.success, f"{name} failed: {errors[0]['exception_message'] if errors else executor.status_messages}"

@@ -12,7 +12,8 @@ so our module) per frame. diffusers' motion-module norms are swapped for a per-f
 import pytest
 import torch
 from safetensors.torch import save_file
-from torch import nn
+from diffusers_parity import injected as _injected, load_unet2d_into_comfy as _load_into_comfy, rel as _rel, \
+    randomize as _randomize, run_comfy_unet, to_comfy as _to_comfy
 from norm_alignment import PerFrameGroupNorm
 
 diffusers = pytest.importorskip("diffusers")
@@ -25,16 +26,6 @@ SIZE = 8
 TIMESTEP = 421.0
 TOLERANCE = 1e-4
 MOTION_FILE = "unet_parity_v2_diffusers.safetensors"
-
-
-def _randomize(module: nn.Module, seed: int, std: float) -> None:
-    """Seeded random weights; norm scales around 1 so activations keep their size through the network."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            owner = name.rsplit(".", 2)[-2] if name.count(".") else ""
-            fill = 1.0 if "norm" in owner and name.endswith("weight") else 0.0
-            p.copy_(fill + std * torch.randn(p.shape, generator=g))
 
 
 def _diffusers_unet2d() -> "diffusers.UNet2DConditionModel":
@@ -54,22 +45,6 @@ def _diffusers_adapter() -> "diffusers.MotionAdapter":
                                       motion_max_seq_length=32, use_motion_mid_block=True)
     _randomize(adapter, seed=11, std=0.1)
     return adapter.eval()
-
-
-def _load_into_comfy(patcher, unet2d) -> None:
-    """diffusers UNet2D weights -> ComfyUI's UNet through ComfyUI's own key map; every key on both sides used."""
-    import comfy.utils
-    config = dict(patcher.model.model_config.unet_config)
-    if isinstance(config["num_res_blocks"], int):
-        config["num_res_blocks"] = [config["num_res_blocks"]] * len(config["channel_mult"])
-    key_map = comfy.utils.unet_to_diffusers(config)
-    source = unet2d.state_dict()
-    target = patcher.model.diffusion_model
-    mapped = {key_map[k]: v for k, v in source.items() if k in key_map}
-    assert not [k for k in source if k not in key_map], "diffusers keys without a ComfyUI counterpart"
-    assert len(mapped) == len(source), "two diffusers keys map to one ComfyUI key"
-    assert set(mapped) == set(target.state_dict()), "ComfyUI keys left unfilled or unknown"
-    target.load_state_dict(mapped, strict=True)
 
 
 def _swap_motion_norms(unet_motion) -> list:
@@ -110,32 +85,9 @@ def _inputs(videos: int, seed: int = 0):
     return x, ctx
 
 
-def _to_comfy(x5: torch.Tensor) -> torch.Tensor:
-    """(b, c, f, h, w) -> ComfyUI's (b f) c h w, the frames of one video contiguous."""
-    b, c, f, h, w = x5.shape
-    return x5.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
-
-
 def _run_comfy(patcher, x5, ctx):
-    """One UNet call through ComfyUI's UNetModel with the patcher's injections and transformer_options."""
-    videos = x5.shape[0]
-    x = _to_comfy(x5)
-    timesteps = torch.full((x.shape[0],), TIMESTEP)
-    context = ctx.repeat_interleave(FRAMES, dim=0)
-    patcher.inject_model()
-    try:
-        options = dict(patcher.model_options["transformer_options"])
-        options["cond_or_uncond"] = list(range(videos))  # cond, uncond: one chunk of FRAMES frames per video
-        with torch.no_grad():
-            return patcher.model.diffusion_model(x, timesteps=timesteps, context=context, transformer_options=options)
-    finally:
-        patcher.eject_model()
-
-
-def _injected(host, patcher) -> int:
-    """How many of our motion-module placeholders sit in the patcher's UNet right now."""
-    placeholder = host.pack.nodes.inflate.InjectedMotionModule
-    return sum(isinstance(m, placeholder) for m in patcher.model.diffusion_model.modules())
+    """One UNet call through ComfyUI's UNetModel, one chunk of FRAMES frames per video (cond, uncond)."""
+    return run_comfy_unet(patcher, _to_comfy(x5), TIMESTEP, ctx.repeat_interleave(FRAMES, dim=0), videos=x5.shape[0])
 
 
 def _run_motion(unet_motion, x5, ctx, per_frame_norm: bool, timestep=TIMESTEP):
@@ -150,12 +102,6 @@ def _run_motion(unet_motion, x5, ctx, per_frame_norm: bool, timestep=TIMESTEP):
         for module, norm in swapped:
             module.norm = norm
     return _to_comfy(out)
-
-
-def _rel(got: torch.Tensor, expected: torch.Tensor) -> float:
-    """max abs difference relative to the output scale (max abs of the reference)."""
-    assert got.shape == expected.shape
-    return ((got - expected).abs().max() / expected.abs().max()).item()
 
 
 @pytest.fixture(scope="module")

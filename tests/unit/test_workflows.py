@@ -9,8 +9,9 @@ import re
 
 import pytest
 
-from tools.workflow_api import (CONTROL, CORE_NODES, FRONTEND_ONLY, NOTE_NODES, UPLOAD, WIDGETS, WORKFLOWS_DIR,
-                                api_path_for, ui_to_api, ui_workflow_files, widget_names)
+from animatelcm_core.schedules import LIGHTNING_SAMPLER
+from tools.workflow_api import (CONTROL, CORE_NODES, FRONTEND_ONLY, MODE_NEVER, NOTE_NODES, UPLOAD, WIDGETS,
+                                WORKFLOWS_DIR, api_path_for, ui_to_api, ui_workflow_files, widget_names)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 UI_FILES = ui_workflow_files()
@@ -38,8 +39,14 @@ def pair(request):
     return request.param, _load(ui_path), _load(api_path_for(ui_path))
 
 
-def test_the_seven_workflows_are_shipped():
-    assert len(UI_FILES) == 7, UI_FILES
+SHIPPED = {"animatediff_v2_t2v", "animatelcm_t2v", "animatediff_motionlora_camera", "animatelcm_i2v",
+           "animatelcm_long_context_windows", "animatelcm_controlnet_openpose", "animatelcm_video2video",
+           "animatediff_sdxl_t2v", "hotshotxl_t2v", "animatediff_lightning_4step", "animatelcm_prompt_travel",
+           "animatelcm_long_freenoise", "animatediff_freeinit", "train_motionlora"}
+
+
+def test_the_workflows_are_shipped():
+    assert SHIPPED <= set(NAMES), sorted(SHIPPED - set(NAMES))
     api = sorted(os.path.basename(p) for p in glob.glob(os.path.join(WORKFLOWS_DIR, "api", "*.json")))
     assert api == sorted(os.path.basename(p) for p in UI_FILES), "every UI workflow has one API twin and no other"
 
@@ -54,7 +61,13 @@ def test_ui_format_v04(pair):
     assert sorted(n["order"] for n in ui["nodes"]) == list(range(len(ids)))
     for node in ui["nodes"]:
         assert NODE_KEYS <= node.keys(), (name, node["id"], NODE_KEYS - node.keys())
-        assert len(node["pos"]) == 2 and len(node["size"]) == 2 and node["mode"] == 0
+        assert len(node["pos"]) == 2 and len(node["size"]) == 2
+        # active, or muted as a documented alternative whose output is not connected (e.g. VAEDecodeTiled)
+        assert node["mode"] == 0 or (node["mode"] == MODE_NEVER and not _linked_outputs(node)), (name, node["id"])
+
+
+def _linked_outputs(node) -> list:
+    return [link for out in node.get("outputs", []) for link in (out.get("links") or [])]
 
 
 def test_links_consistent_both_ends(pair):
@@ -98,13 +111,15 @@ def test_api_twin_is_the_generated_one(pair):
 def test_api_twin_structure_matches_ui(pair):
     """Checked from the two files directly (not through the converter): ids, class types, links, widget values."""
     name, ui, api = pair
-    real = [n for n in ui["nodes"] if n["type"] not in NOTE_NODES]
+    real = [n for n in ui["nodes"] if n["type"] not in NOTE_NODES and n["mode"] != MODE_NEVER]
     assert set(api) == {str(n["id"]) for n in real}
     nodes = {n["id"]: n for n in ui["nodes"]}
     for n in real:
         assert api[str(n["id"])]["class_type"] == n["type"]
     linked = set()
     for _, src, src_slot, dst, dst_slot, _ in ui["links"]:
+        if nodes[dst]["mode"] == MODE_NEVER:  # a muted node's inputs are not sent
+            continue
         slot = nodes[dst]["inputs"][dst_slot]
         input_name = (slot.get("widget") or {}).get("name", slot["name"])
         assert api[str(dst)]["inputs"][input_name] == [str(src), src_slot], (name, dst, input_name)
@@ -179,6 +194,43 @@ def test_settings_of_each_workflow():
         api = _api(name)
         outputs = [n["class_type"] for n in api.values() if n["class_type"] in ("SaveAnimatedWEBP", "SaveVideo")]
         assert len(outputs) == 1, name
+
+
+def _sdxl_video(name: str, motion: str, size: int, frames: int):
+    api = _api(name)
+    assert _by_type(api, "CheckpointLoaderSimple")[0]["ckpt_name"] == "sd_xl_base_1.0.safetensors"
+    assert _by_type(api, "ALCM_LoadMotionModel")[0]["model_name"] == motion
+    assert _by_type(api, "ALCM_ApplyMotionModel")[0]["model_sampling"] == "auto"
+    (latent,) = _by_type(api, "EmptyLatentImage")
+    assert (latent["width"], latent["height"], latent["batch_size"]) == (size, size, frames)
+    ui = _load(os.path.join(WORKFLOWS_DIR, name + ".json"))  # the memory-friendly decoder, muted, ready to swap in
+    (tiled,) = [n for n in ui["nodes"] if n["type"] == "VAEDecodeTiled"]
+    assert tiled["mode"] == MODE_NEVER and not _linked_outputs(tiled)
+    (note,) = [n for n in ui["nodes"] if n["type"] in NOTE_NODES]
+    assert "VAE Decode (Tiled)" in note["widgets_values"][0] and "`full`" in note["widgets_values"][0]
+    (ks,) = _by_type(api, "KSampler")
+    return ks
+
+
+def test_settings_of_sdxl_workflows():
+    """SDXL beta: DiffSynth-Studio's example (1024x1024, 16 frames, cfg 8.5; 50 DDIM steps instead of its 100).
+    HotshotXL: 8 frames at 512x512, its inference script's sampler, steps and guidance."""
+    ks = _sdxl_video("animatediff_sdxl_t2v", "mm_sdxl_v10_beta.ckpt", 1024, 16)
+    assert (ks["cfg"], ks["steps"], ks["sampler_name"], ks["scheduler"]) == (8.5, 50, "ddim", "ddim_uniform")
+    ks = _sdxl_video("hotshotxl_t2v", "hsxl_temporal_layers.f16.safetensors", 512, 8)
+    assert (ks["cfg"], ks["steps"], ks["sampler_name"], ks["scheduler"]) == (5.0, 30, "euler_ancestral", "normal")
+
+
+def test_settings_of_lightning_workflow():
+    """AnimateDiff-Lightning: the model card's sampler settings, the step count of the file, the explicit preset."""
+    api = _api("animatediff_lightning_4step")
+    (motion,) = _by_type(api, "ALCM_LoadMotionModel")
+    steps = int(re.fullmatch(r"animatediff_lightning_(\d)step_comfyui\.safetensors", motion["model_name"]).group(1))
+    (ks,) = _by_type(api, "KSampler")
+    s = LIGHTNING_SAMPLER
+    assert (ks["sampler_name"], ks["scheduler"], ks["cfg"]) == (s.sampler, s.scheduler, s.cfg)
+    assert ks["steps"] == steps == 4 and steps in s.steps
+    assert _by_type(api, "ALCM_ApplyMotionModel")[0]["model_sampling"] == "lightning"
 
 
 # ------------------------------------------------------------------------------------ the converter on its own
