@@ -12,7 +12,8 @@ ComfyUI is the one given with --comfyui, else $COMFYUI_PATH, else the ComfyUI th
 
 Before any model is loaded, every model file the workflow names (checkpoints, LoRAs, ControlNets, VAEs, motion
 modules, MotionLoRAs, ...) and every input image / video is looked up; if any is missing the run stops with a list
-of the missing files and the folders searched.
+of the missing files and the folders searched. With --download-missing, missing model files are first downloaded
+from the workflow's own links (tools/download.py): the shipped UI workflows link every file they load.
 
 Exit status: 0 success, 1 the workflow failed validation or execution, 2 bad command line / workflow file /
 ComfyUI not found, 3 model or input files missing.
@@ -31,38 +32,15 @@ PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __package__ in (None, ""):  # run as a script: make `tools` importable
     sys.path.insert(0, PACK_DIR)
 
+from tools.errors import EXIT_MISSING, EXIT_USAGE, RunError  # noqa: E402
+from tools.model_files import download_missing, missing_files, missing_report  # noqa: E402
+from tools.overrides import apply_overrides  # noqa: E402
 from tools.workflow_api import (WorkflowFormatError, is_api_workflow, is_ui_workflow, node_definition,  # noqa: E402
                                 required_widget_count, ui_to_api, widget_names)
 
-EXIT_FAILED, EXIT_USAGE, EXIT_MISSING = 1, 2, 3
 # --models DIR adds DIR/<folder> for these folders (and for the optional ones when DIR has them)
 MAIN_MODEL_FOLDERS = ("checkpoints", "loras", "controlnet", "vae", "animatediff_models", "animatediff_motion_lora")
 OPTIONAL_MODEL_FOLDERS = ("clip_vision", "embeddings", "upscale_models", "text_encoders", "diffusion_models")
-# (node type, input) -> model folder, where the input name alone does not tell
-MODEL_INPUTS = {
-    ("ALCM_LoadMotionModel", "model_name"): "animatediff_models",
-    ("ALCM_ApplyMotionLoRA", "lora_name"): "animatediff_motion_lora",
-    ("UpscaleModelLoader", "model_name"): "upscale_models",
-    ("CLIPVisionLoader", "clip_name"): "clip_vision",
-    ("CLIPLoader", "clip_name"): "text_encoders",
-    ("DualCLIPLoader", "clip_name1"): "text_encoders",
-    ("DualCLIPLoader", "clip_name2"): "text_encoders",
-    ("UNETLoader", "unet_name"): "diffusion_models",
-}
-# input name -> model folder, for any other node
-MODEL_INPUT_NAMES = {"ckpt_name": "checkpoints", "lora_name": "loras", "control_net_name": "controlnet",
-                     "vae_name": "vae"}
-INPUT_FILES = {("LoadImage", "image"), ("LoadImageMask", "image"), ("LoadVideo", "file")}
-FRAME_INPUTS = {("EmptyLatentImage", "batch_size"), ("ImageFromBatch", "length"), ("RepeatImageBatch", "amount"),
-                ("RepeatLatentBatch", "amount")}
-SIZE_NODES = ("EmptyLatentImage", "ImageScale")
-STEP_NODES = ("KSampler", "KSamplerAdvanced", "ALCM_Sampler", "ALCM_LCMSigmas", "BasicScheduler")
-
-
-class RunError(Exception):
-    def __init__(self, message: str, status: int = EXIT_FAILED):
-        super().__init__(message)
-        self.status = status
 
 
 def _is_comfyui(path: str | None) -> bool:
@@ -180,133 +158,6 @@ def to_api(workflow: dict, nodes) -> dict:
         raise RunError("the workflow uses node types that are not installed: " + ", ".join(unknown) +
                        " (add --all-custom-nodes to load the packs in ComfyUI's custom_nodes folder)")
     return prompt
-
-
-def _definition(nodes, kind):
-    return node_definition(nodes.NODE_CLASS_MAPPINGS[kind])
-
-
-def _prompt_text_nodes(prompt: dict, nodes, which: str) -> list[str]:
-    """Ids of the text-encode nodes that feed the samplers' `which` (positive / negative) conditioning."""
-    found, seen = [], set()
-
-    def walk(link):
-        src, slot = str(link[0]), link[1]
-        if (src, slot) in seen or src not in prompt:
-            return
-        seen.add((src, slot))
-        node = prompt[src]
-        if isinstance(node["inputs"].get("text"), str):
-            found.append(src)
-            return
-        definition = _definition(nodes, node["class_type"])
-        names = list(definition.get("output_name") or [])
-        same = names[slot] if slot < len(names) else None
-        links = {k: v for k, v in node["inputs"].items() if isinstance(v, list) and len(v) == 2}
-        if same in links:
-            walk(links[same])
-            return
-        types = {n: spec[0] for sec in definition.get("input", {}).values() for n, spec in sec.items()}
-        for name, v in links.items():
-            if types.get(name) == "CONDITIONING":
-                walk(v)
-
-    for node_id, node in prompt.items():
-        link = node["inputs"].get(which)
-        if not isinstance(link, list):
-            continue
-        if "CONDITIONING" not in (_definition(nodes, node["class_type"]).get("output") or []):
-            walk(link)  # a sampler / guider, not a conditioning pass-through
-    return sorted(set(found), key=int)
-
-
-def _parse_value(text: str):
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def apply_overrides(prompt: dict, opts, nodes) -> list[str]:
-    """Command-line overrides, applied to the API prompt. Returns one line per change."""
-    changes = []
-
-    def put(node_id, name, value):
-        prompt[node_id]["inputs"][name] = value
-        changes.append(f"node {node_id} ({prompt[node_id]['class_type']}).{name} = {value!r}")
-
-    def literal(node, name):
-        return name in node["inputs"] and not isinstance(node["inputs"][name], list)
-
-    for node_id, node in prompt.items():
-        kind = node["class_type"]
-        if opts.checkpoint is not None and literal(node, "ckpt_name"):
-            put(node_id, "ckpt_name", opts.checkpoint)
-        if opts.seed is not None:
-            for name in ("seed", "noise_seed"):
-                if literal(node, name):
-                    put(node_id, name, opts.seed)
-        if opts.frames is not None:
-            for name in [n for n in node["inputs"] if (kind, n) in FRAME_INPUTS and literal(node, n)]:
-                put(node_id, name, opts.frames)
-        if kind in SIZE_NODES:
-            for name, value in (("width", opts.width), ("height", opts.height)):
-                if value is not None and literal(node, name):
-                    put(node_id, name, value)
-        if opts.steps is not None and kind in STEP_NODES and literal(node, "steps"):
-            put(node_id, "steps", opts.steps)
-    for which, text in (("positive", opts.prompt), ("negative", opts.negative)):
-        if text is None:
-            continue
-        targets = _prompt_text_nodes(prompt, nodes, which)
-        if not targets:
-            raise RunError(f"--{'prompt' if which == 'positive' else 'negative'}: no text encoder feeds a sampler's "
-                           f"{which} input in this workflow", EXIT_USAGE)
-        for node_id in targets:
-            put(node_id, "text", text)
-    for image_opt, kinds in ((opts.image, ("LoadImage",)), (opts.video, ("LoadVideo",))):
-        if image_opt:
-            targets = [i for i, n in prompt.items() if n["class_type"] in kinds]
-            if not targets:
-                raise RunError(f"no {'/'.join(kinds)} node in this workflow for {image_opt}", EXIT_USAGE)
-            for node_id in targets:
-                put(node_id, "image" if kinds[0] == "LoadImage" else "file", os.path.basename(image_opt))
-    for item in opts.set or []:
-        target, sep, value = item.partition("=")
-        node_id, dot, name = target.partition(".")
-        if not (sep and dot) or node_id not in prompt:
-            raise RunError(f"--set {item!r}: expected NODE_ID.INPUT=VALUE with a node id of this workflow "
-                           f"({', '.join(sorted(prompt, key=int))})", EXIT_USAGE)
-        put(node_id, name, _parse_value(value))
-    if opts.frames is not None and not any("batch_size" in c or "length" in c or "amount" in c for c in changes):
-        logging.warning("--frames: this workflow has no frame-count input (%s)",
-                        ", ".join(f"{k}.{n}" for k, n in sorted(FRAME_INPUTS)))
-    return changes
-
-
-def missing_files(prompt: dict, nodes) -> list[str]:
-    """One line per model or input file the prompt names that is not on disk, with the folders searched."""
-    import folder_paths
-    problems = []
-    for node_id in sorted(prompt, key=lambda i: (len(i), i)):
-        node = prompt[node_id]
-        kind = node["class_type"]
-        for name, value in node["inputs"].items():
-            if not isinstance(value, str):
-                continue
-            folder = MODEL_INPUTS.get((kind, name)) or MODEL_INPUT_NAMES.get(name)
-            if folder:
-                if folder not in folder_paths.folder_names_and_paths:
-                    problems.append(f"{value}  (node {node_id} {kind}.{name}): ComfyUI has no '{folder}' model "
-                                    f"folder")
-                elif folder_paths.get_full_path(folder, value) is None:
-                    dirs = folder_paths.get_folder_paths(folder)
-                    problems.append(f"{value}  (node {node_id} {kind}.{name}): not found in the '{folder}' "
-                                    f"folders:\n      " + "\n      ".join(dirs))
-            elif (kind, name) in INPUT_FILES and not folder_paths.exists_annotated_filepath(value):
-                problems.append(f"{value}  (node {node_id} {kind}.{name}): input file not found in "
-                                f"{folder_paths.get_input_directory()}")
-    return problems
 
 
 # ------------------------------------------------------------------------------------------------------ execute
@@ -427,6 +278,10 @@ def parse_args(argv):
     p.add_argument("--set", metavar="NODE.INPUT=VALUE", action="append",
                    help="set any input of the API prompt, e.g. --set 9.cfg=1.5 (VALUE is JSON, else a string; "
                         "repeatable)")
+    p.add_argument("--download-missing", action="store_true",
+                   help="download the missing model files from the workflow's own links (the `properties.models` "
+                        "entries of its loader nodes; UI-format workflows) into the folder ComfyUI loads them from, "
+                        "checking each file's SHA-256 where the link gives it; https only, existing files untouched")
     p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is available")
     p.add_argument("--all-custom-nodes", action="store_true", help="also load the other packs in ComfyUI's "
                                                                    "custom_nodes folder")
@@ -470,12 +325,12 @@ def run(argv=None) -> int:
         if opts.save_api:
             with open(opts.save_api, "w", encoding="utf-8") as f:
                 json.dump(prompt, f, indent=2)
-        problems = missing_files(prompt, nodes)
-        if problems:
-            raise RunError(f"{len(problems)} file(s) the workflow needs are missing:\n" +
-                           "\n".join(f"  - {p}" for p in problems) +
-                           "\nPut each file in one of the folders listed (or pass --models DIR with the files in "
-                           "DIR/<folder>/).", EXIT_MISSING)
+        missing = missing_files(prompt)
+        if missing and opts.download_missing:
+            download_missing(missing, workflow, opts.quiet)
+            missing = missing_files(prompt)
+        if missing:
+            raise RunError(missing_report(missing, workflow), EXIT_MISSING)
         extra = {"extra_pnginfo": {"workflow": workflow}} if is_ui_workflow(workflow) else {}
         files = execute(prompt, extra, opts.quiet)
     except RunError as e:

@@ -95,7 +95,7 @@ def test_missing_model_stops_before_any_work(host, tmp_path):
                   cwd=PACK_DIR, timeout=300)
     assert result.returncode == 3, result.stderr[-3000:]
     assert MISSING[1] in result.stderr and str(models / MISSING[0]) in result.stderr, result.stderr
-    assert "dreamshaper_8.safetensors" not in result.stderr  # present files are not reported
+    assert "v1-5-pruned-emaonly-fp16.safetensors" not in result.stderr  # present files are not reported
     assert "node 3" in result.stderr and "ALCM_LoadMotionModel" in result.stderr
     assert "[1/" not in result.stderr, "a node ran before the check"
     assert not any(files for _, _, files in os.walk(out))
