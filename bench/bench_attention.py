@@ -9,7 +9,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRAMES, HEADS = 16, 8

@@ -57,7 +57,6 @@ def sd15_model(seed: int = 0, dtype=None):
 
 
 def motion_handle(pack, seed: int = 0, dtype=None):
-    import torch
     import comfy.model_management
     import comfy.model_patcher
     import comfy.ops

@@ -25,15 +25,9 @@ import time
 from bench_context import PACK_DIR, boot
 from bench_temporal import memory_stats
 
-# SDXL base as ComfyUI detects it (tests/fixtures/sdxl_checkpoint.py holds the same table for the test fixtures)
-SDXL_UNET = {
-    "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True, "legacy": False,
-    "num_classes": "sequential", "adm_in_channels": 2816, "in_channels": 4, "model_channels": 320,
-    "num_res_blocks": [2, 2, 2], "transformer_depth": [0, 0, 2, 2, 10, 10], "channel_mult": [1, 2, 4],
-    "transformer_depth_middle": 10, "use_linear_in_transformer": True, "context_dim": 2048, "num_head_channels": 64,
-    "transformer_depth_output": [0, 0, 0, 2, 2, 2, 10, 10, 10], "use_temporal_attention": False,
-    "use_temporal_resblock": False,
-}
+sys.path.insert(0, os.path.join(PACK_DIR, "tests", "fixtures"))
+from sdxl_checkpoint import SDXL_UNET  # noqa: E402  (SDXL base as ComfyUI detects it)
+
 MOTION_FILES = {"sdxl_beta": "mm_sdxl_v10_beta.tsv", "hotshotxl": "hsxl_temporal_layers.tsv"}
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -68,7 +62,6 @@ def motion_handle(pack, family: str, div: int, dtype):
     import comfy.model_management
     import comfy.model_patcher
     import comfy.ops
-    sys.path.insert(0, os.path.join(PACK_DIR, "tests", "fixtures"))
     from synth_weights import read_key_table, reduce_shape, sinusoid
     g, sd = torch.Generator().manual_seed(1), {}
     for key, shape in read_key_table(MOTION_FILES[family]).items():

@@ -16,7 +16,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from tools.workflow_api import WIDGETS, dump_json, load_json, ui_workflow_files
+from tools.workflow_api import WIDGETS, WORKFLOWS_DIR, dump_json, load_json, ui_workflow_files, update_files
 
 HUGGING_FACE = "https://huggingface.co"
 
@@ -133,22 +133,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.model_links", description=(
         "Write the official download links (properties.models) into the loader nodes of the UI workflows."))
     parser.add_argument("--check", action="store_true", help="only report workflows whose links are out of date")
-    parser.add_argument("--folder", default=os.path.join(os.path.dirname(os.path.dirname(__file__)), "workflows"))
+    parser.add_argument("--folder", default=WORKFLOWS_DIR, help="folder of UI workflows (default: %(default)s)")
     args = parser.parse_args(argv)
-    stale = []
+    texts = {}
     for path in ui_workflow_files(args.folder):
         workflow, unlinked = with_links(load_json(path))
         for f in unlinked:
             print(f"{os.path.relpath(path)}: no link for {f} (the user provides it)", file=sys.stderr)
-        text = dump_json(workflow)
-        if open(path, encoding="utf-8").read() != text:
-            stale.append(path)
-            if not args.check:
-                with open(path, "w", encoding="utf-8") as f:
-                    f.write(text)
-    for p in stale:
-        print(("out of date: " if args.check else "wrote ") + os.path.relpath(p), file=sys.stderr)
-    return 1 if (args.check and stale) else 0
+        texts[path] = dump_json(workflow)
+    return update_files(texts, args.check)
 
 
 if __name__ == "__main__":

@@ -260,21 +260,27 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true", help="only report twins that are missing or out of date")
     parser.add_argument("--folder", default=WORKFLOWS_DIR, help="folder of UI workflows (default: %(default)s)")
     args = parser.parse_args(argv)
+    texts = {api_path_for(p): dump_json(ui_to_api(load_json(p))) for p in ui_workflow_files(args.folder)}
+    return update_files(texts, args.check)
+
+
+def update_files(texts: dict[str, str], check: bool) -> int:
+    """Write each {path: text} whose file differs (with `check`, only report it); exit status 1 when a check found
+    files out of date."""
     stale = []
-    for ui_path in ui_workflow_files(args.folder):
-        api_path = api_path_for(ui_path)
-        text = dump_json(ui_to_api(load_json(ui_path)))
-        current = open(api_path, encoding="utf-8").read() if os.path.exists(api_path) else None
-        if current == text:
-            continue
-        stale.append(api_path)
-        if not args.check:
-            os.makedirs(os.path.dirname(api_path), exist_ok=True)
-            with open(api_path, "w", encoding="utf-8") as f:
+    for path, text in texts.items():
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                if f.read() == text:
+                    continue
+        stale.append(path)
+        if not check:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
     for p in stale:
-        print(("out of date: " if args.check else "wrote ") + os.path.relpath(p), file=sys.stderr)
-    return 1 if (args.check and stale) else 0
+        print(("out of date: " if check else "wrote ") + os.path.relpath(p), file=sys.stderr)
+    return 1 if (check and stale) else 0
 
 
 if __name__ == "__main__":

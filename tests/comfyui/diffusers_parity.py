@@ -67,3 +67,32 @@ def injected(host, patcher) -> int:
     """How many of our motion-module placeholders sit in the patcher's UNet right now."""
     placeholder = host.pack.nodes.inflate.InjectedMotionModule
     return sum(isinstance(m, placeholder) for m in patcher.model.diffusion_model.modules())
+
+
+def one_sampler_call(model, noise, sigma: float, cfg: float, positive, negative, latent):
+    """One model call at `sigma` through ComfyUI's sampler path (`comfy.sample.sample_custom`: model loading,
+    conditioning, cond+uncond batching, cfg), the UNet calls recorded. Returns (the sampled clone of `model`,
+    [(batch, cond_or_uncond)] per UNet call, the x the sampler saw, the denoised result). Models are unloaded after
+    (a sampled MODEL keeps its motion modules injected until then; other tests share its UNet)."""
+    import comfy.model_management
+    import comfy.sample
+    import comfy.samplers
+    calls, seen = [], {}
+
+    def record_calls(apply_model, args):
+        calls.append((args["input"].shape[0], sorted(args["cond_or_uncond"])))
+        return apply_model(args["input"], args["timestep"], **args["c"])
+
+    def one_call(model, x, sigmas, extra_args=None, callback=None, disable=None):
+        seen["x"] = x.clone()
+        seen["denoised"] = model(x, sigmas[0] * x.new_ones([x.shape[0]]), **(extra_args or {}))
+        return seen["denoised"]
+
+    m = model.clone()
+    m.set_model_unet_function_wrapper(record_calls)
+    try:
+        comfy.sample.sample_custom(m, noise, cfg, comfy.samplers.KSAMPLER(one_call), torch.tensor([sigma, 0.0]),
+                                   positive, negative, latent, disable_pbar=True, seed=0)
+    finally:
+        comfy.model_management.unload_all_models()
+    return m, calls, seen["x"], seen["denoised"]

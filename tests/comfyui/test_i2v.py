@@ -5,7 +5,6 @@ import torch
 from PIL import Image
 
 import graph_utils
-from synth_weights import FAMILY_FILES, random_state_dict
 
 FRAMES = 8
 TARGETS = [f"down_blocks.{i}.motion_modules.1" for i in range(4)]

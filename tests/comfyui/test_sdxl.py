@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import save_file
 
 import sdxl_reference as ref
-from diffusers_parity import injected, load_unet2d_into_comfy, rel, run_comfy_unet, to_comfy
+from diffusers_parity import injected, load_unet2d_into_comfy, one_sampler_call, rel, run_comfy_unet, to_comfy
 from synth_weights import FAMILY_FILES, random_state_dict
 
 diffusers = pytest.importorskip("diffusers")
@@ -196,38 +196,19 @@ def test_through_comfy_sampler_cond_uncond_batch(host, base, beta, hotshot, fami
     """The same parity through ComfyUI's sampler: SDXL conditioning (pooled output and sizes in the cond dicts, as
     CLIPTextEncodeSDXL sets them), cond+uncond batched in one call, cfg 2. One model call at sigma 1, compared as
     the noise prediction implied by the denoised result."""
-    import comfy.model_management
-    import comfy.sample
-    import comfy.samplers
     setup = beta if family == "sdxl_beta" else hotshot
-    frames, calls, seen = setup["frames"], [], {}
-
-    def record_calls(apply_model, args):
-        calls.append((args["input"].shape[0], sorted(args["cond_or_uncond"])))
-        return apply_model(args["input"], args["timestep"], **args["c"])
-
-    def one_call(model, x, sigmas, extra_args=None, callback=None, disable=None):
-        seen["x"] = x.clone()
-        seen["denoised"] = model(x, sigmas[0] * x.new_ones([x.shape[0]]), **(extra_args or {}))
-        return seen["denoised"]
-
-    m = setup["inflated"].clone()
-    m.set_model_unet_function_wrapper(record_calls)
+    frames = setup["frames"]
     x5, ctx, pooled = _inputs(videos=2, frames=frames, seed=3)  # row 0: positive, row 1: negative
     conds = [[[ctx[i:i + 1], {"pooled_output": pooled[i:i + 1], **ref.SIZES}]] for i in range(2)]
     sigma, cfg = 1.0, 2.0
-    try:
-        comfy.sample.sample_custom(m, to_comfy(x5[:1]), cfg, comfy.samplers.KSAMPLER(one_call),
-                                   torch.tensor([sigma, 0.0]), conds[0], conds[1],
-                                   torch.zeros(frames, 4, SIZE, SIZE), disable_pbar=True, seed=0)
-    finally:  # a sampled MODEL stays loaded (motion modules injected) until unloaded; the other tests share its UNet
-        comfy.model_management.unload_all_models()
+    m, calls, x, denoised = one_sampler_call(setup["inflated"], to_comfy(x5[:1]), sigma, cfg, conds[0], conds[1],
+                                             torch.zeros(frames, 4, SIZE, SIZE))
     assert injected(host, base) == 0
     assert calls == [(2 * frames, [0, 1])]
-    got = (seen["x"] - seen["denoised"]) / sigma
+    got = (x - denoised) / sigma
 
     timestep = m.get_model_object("model_sampling").timestep(torch.tensor(sigma)).float()
-    x_in = (seen["x"] / (sigma ** 2 + 1) ** 0.5).view(1, frames, 4, SIZE, SIZE).permute(0, 2, 1, 3, 4)
+    x_in = (x / (sigma ** 2 + 1) ** 0.5).view(1, frames, 4, SIZE, SIZE).permute(0, 2, 1, 3, 4)
     x_in = x_in.repeat(2, 1, 1, 1, 1)
     with _hotshot_reference(setup["unet_motion"], frames, family == "hotshotxl", family == "hotshotxl"):
         cond, uncond = _run_diffusers(setup["unet_motion"], x_in, ctx, pooled, timestep=timestep).split(frames)

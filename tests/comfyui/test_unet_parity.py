@@ -12,8 +12,8 @@ so our module) per frame. diffusers' motion-module norms are swapped for a per-f
 import pytest
 import torch
 from safetensors.torch import save_file
-from diffusers_parity import injected as _injected, load_unet2d_into_comfy as _load_into_comfy, rel as _rel, \
-    randomize as _randomize, run_comfy_unet, to_comfy as _to_comfy
+from diffusers_parity import injected as _injected, load_unet2d_into_comfy as _load_into_comfy, one_sampler_call, \
+    rel as _rel, randomize as _randomize, run_comfy_unet, to_comfy as _to_comfy
 from norm_alignment import PerFrameGroupNorm
 
 diffusers = pytest.importorskip("diffusers")
@@ -145,34 +145,13 @@ def test_through_comfy_sampler_cond_uncond_batch(host, models):
     """The same parity through ComfyUI's sampler: model loading, conditioning, cond+uncond of 2 x FRAMES frames
     batched in one call, cfg 2. One model call at sigma 1, compared as the noise prediction implied by the
     denoised result."""
-    import comfy.model_management
-    import comfy.sample
-    import comfy.samplers
-    calls, seen = [], {}
-
-    def record_calls(apply_model, args):
-        calls.append((args["input"].shape[0], sorted(args["cond_or_uncond"])))
-        return apply_model(args["input"], args["timestep"], **args["c"])
-
-    def one_call(model, x, sigmas, extra_args=None, callback=None, disable=None):
-        seen["x"] = x.clone()
-        seen["denoised"] = model(x, sigmas[0] * x.new_ones([x.shape[0]]), **(extra_args or {}))
-        return seen["denoised"]
-
-    m = models["inflated"].clone()
-    m.set_model_unet_function_wrapper(record_calls)
     x5, ctx = _inputs(videos=2, seed=3)  # ctx[0]: positive, ctx[1]: negative
     sigma, cfg = 1.0, 2.0
-    try:
-        comfy.sample.sample_custom(m, _to_comfy(x5[:1]), cfg, comfy.samplers.KSAMPLER(one_call),
-                                   torch.tensor([sigma, 0.0]), [[ctx[:1], {}]], [[ctx[1:], {}]],
-                                   torch.zeros(FRAMES, 4, SIZE, SIZE), disable_pbar=True, seed=0)
-    finally:  # a sampled MODEL stays loaded (motion modules injected) until unloaded; the other tests share its UNet
-        comfy.model_management.unload_all_models()
+    m, calls, x, denoised = one_sampler_call(models["inflated"], _to_comfy(x5[:1]), sigma, cfg, [[ctx[:1], {}]],
+                                             [[ctx[1:], {}]], torch.zeros(FRAMES, 4, SIZE, SIZE))
     assert _injected(host, models["base"]) == 0
     assert calls == [(2 * FRAMES, [0, 1])]
-    x = seen["x"]
-    got = (x - seen["denoised"]) / sigma
+    got = (x - denoised) / sigma
 
     timestep = m.get_model_object("model_sampling").timestep(torch.tensor(sigma)).float()
     x_in = (x / (sigma ** 2 + 1) ** 0.5).view(1, FRAMES, 4, SIZE, SIZE).permute(0, 2, 1, 3, 4).repeat(2, 1, 1, 1, 1)
