@@ -169,3 +169,19 @@ def register_vae_node(nodes) -> None:
             return (comfy.sd.VAE(sd=random_sd_vae_state_dict(seed)),)
 
     nodes.NODE_CLASS_MAPPINGS["ALCMTest_RandomVAE"] = RandomVAE
+
+
+def free_memory(unload: bool) -> None:
+    """Give memory back to the system: unload ComfyUI's loaded models (`unload`), collect, and ask glibc to return
+    its freed heap (tensors below its mmap threshold otherwise stay in the process after they are freed)."""
+    import ctypes
+    import gc
+    import comfy.model_management
+    if unload:
+        comfy.model_management.unload_all_models()
+    gc.collect()
+    comfy.model_management.soft_empty_cache()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass

@@ -28,6 +28,13 @@ TRAINED_LORA = "alcm_test_trained_motion_lora"
 LOADER_WARNINGS = ("missing", "not loaded", "leftover", "left over", "unexpected")
 
 
+@pytest.fixture(autouse=True)
+def trimmed_memory(host):
+    """Between workflows the executor keeps its models (as the server does); the heap they freed goes back."""
+    yield
+    host.helpers.free_memory(unload=False)
+
+
 @pytest.fixture(scope="module")
 def env(host, tmp_path_factory):
     """Model files registered with ComfyUI, the workflows' input files in a fresh input folder, one executor."""
@@ -45,8 +52,10 @@ def env(host, tmp_path_factory):
     previous_input = folder_paths.get_input_directory()
     folder_paths.set_input_directory(str(media))
     server = _Server()
-    yield {"root": root, "executor": host_features().prompt_executor(server), "server": server,
-           "output": folder_paths.get_output_directory()}
+    state = {"root": root, "executor": host_features().prompt_executor(server), "server": server,
+             "output": folder_paths.get_output_directory()}
+    yield state
+    state.clear()  # the executor's caches hold every model the workflows loaded, SDXL included
     folder_paths.set_input_directory(previous_input)
 
 

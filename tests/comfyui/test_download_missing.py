@@ -39,8 +39,7 @@ def served(tmp_path_factory):
     for node in load_json(WORKFLOW)["nodes"]:
         for entry in node.get("properties", {}).get("models", []):
             path = os.path.join(cache, entry["directory"], entry["name"])
-            with open(path, "rb") as f:
-                files[PREFIX + entry["name"]] = f.read()
+            files[PREFIX + entry["name"]] = path  # streamed from the file
             names[(entry["directory"], entry["name"])] = (PREFIX + entry["name"], _sha(path))
     assert len(names) == 3  # checkpoint, AnimateLCM LoRA, motion module
     server = HttpsServer(str(tmp_path_factory.mktemp("cert")), files)

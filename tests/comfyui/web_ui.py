@@ -80,12 +80,16 @@ def comfy_server(host, base, args: list[str]):
 
 @contextlib.contextmanager
 def browser_on(url: str):
-    browser = Chromium(tempfile.mkdtemp(prefix="alcm-chromium-"))
+    profile = tempfile.mkdtemp(prefix="alcm-chromium-")
     try:
-        browser.open(url + "/")
-        yield browser
+        browser = Chromium(profile)
+        try:
+            browser.open(url + "/")
+            yield browser
+        finally:
+            browser.close()
     finally:
-        browser.close()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 class Chromium:
