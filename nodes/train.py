@@ -59,11 +59,17 @@ def folder_videos(folder: str) -> list[tuple[str, str | None]]:
         file = os.path.join(path, name)
         if os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS and os.path.isfile(file):
             inside(root, os.path.relpath(file, root), "training video")  # a link must not lead out either
-            text = os.path.splitext(file)[0] + ".txt"
-            found.append((file, open(text, encoding="utf-8").read().strip() if os.path.isfile(text) else None))
+            found.append((file, _caption(os.path.splitext(file)[0] + ".txt")))
     if not found:
         raise ValueError(f"training folder {folder!r}: no videos ({', '.join(VIDEO_EXTENSIONS)}) in {path}.")
     return found
+
+
+def _caption(path: str) -> str | None:
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return f.read().strip()
 
 
 def load_videos(folder: str, images, caption: str) -> tuple[list[torch.Tensor], list[str], list[str]]:
@@ -165,9 +171,8 @@ def training_denoiser(model, handle: MotionModelHandle, checkpointing: bool):
 
     def denoiser(x_t, t, context, frames):
         options = {"cond_or_uncond": [0] * (x_t.shape[0] // frames), "patches": patches}
-        return injector.per_call(lambda *args: unet(*args), x_t, t, context.to(x_t), None, None, options)
+        return injector.per_call(unet, x_t, t, context.to(x_t), None, None, options)
     return denoiser, motion
-
 
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}

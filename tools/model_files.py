@@ -25,7 +25,7 @@ class Missing:
         return f"{self.name}  (node {self.node_id} {self.node_type}.{self.input}): {self.why}"
 
 
-def missing_files(prompt: dict, nodes=None) -> list[Missing]:
+def missing_files(prompt: dict) -> list[Missing]:
     """Every model or input file the prompt names that is not on disk, with the folders searched."""
     import folder_paths
     found = []
