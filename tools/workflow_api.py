@@ -13,7 +13,7 @@ frontend derives them from the node definition (`/object_info`):
 
 Frontend-only widgets are saved in `widgets_values` but never sent to the server.
 
-Two sources of widget names: `WIDGETS` below, a table for the node types of the shipped workflows (the unit tier has
+Two sources of widget names: `WIDGETS` (tools/widget_table.py), a table for the node types of the shipped workflows (the unit tier has
 no ComfyUI; the ComfyUI tier checks this table against the real node definitions and the real frontend), and
 `widget_names(definition)`, which applies the rules above to a live node definition (what the runner uses, so it
 handles any node of any installed pack).
@@ -26,54 +26,13 @@ import json
 import os
 import sys
 
-CONTROL = "control_after_generate"  # frontend-only widget after a seed
-UPLOAD = "upload"  # frontend-only upload button after an upload combo
+from tools.widget_table import CONTROL, CORE_NODES, UPLOAD, WIDGETS  # noqa: F401 (re-exported)
+
 FRONTEND_ONLY = (CONTROL, UPLOAD)
 NOTE_NODES = ("Note", "MarkdownNote")  # frontend-only nodes: text on the canvas, never sent to the server
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO",
                 "COMFY_DYNAMICCOMBO_V3")  # a combo whose options add inputs (SaveVideo.codec in 0.33): one widget
 MODE_NEVER, MODE_BYPASS = 2, 4  # LiteGraph node modes: muted, bypassed
-
-WIDGETS = {
-    # ComfyUI core
-    "CheckpointLoaderSimple": ["ckpt_name"],
-    "LoraLoaderModelOnly": ["lora_name", "strength_model"],
-    "CLIPTextEncode": ["text"],
-    "EmptyLatentImage": ["width", "height", "batch_size"],
-    "KSampler": ["seed", CONTROL, "steps", "cfg", "sampler_name", "scheduler", "denoise"],
-    "VAEDecode": [],
-    "PreviewImage": [],
-    "VAEDecodeTiled": ["tile_size", "overlap", "temporal_size", "temporal_overlap"],
-    "VAEEncode": [],
-    "SaveAnimatedWEBP": ["filename_prefix", "fps", "lossless", "quality", "method"],
-    "CreateVideo": ["fps"],
-    "SaveVideo": ["filename_prefix", "format", "codec"],
-    "LoadImage": ["image", UPLOAD],
-    "LoadVideo": ["file", UPLOAD],
-    "GetVideoComponents": [],
-    "ImageFromBatch": ["batch_index", "length"],
-    "ImageScale": ["upscale_method", "width", "height", "crop"],
-    "ControlNetLoader": ["control_net_name"],
-    "ControlNetApplyAdvanced": ["strength", "start_percent", "end_percent"],
-    # this pack
-    "ALCM_LoadMotionModel": ["model_name"],
-    "ALCM_ApplyMotionLoRA": ["lora_name", "strength"],
-    "ALCM_ApplyMotionModel": ["model_sampling", "effect", "scale", "start_percent", "end_percent"],
-    "ALCM_LCMSigmas": ["steps", "denoise"],
-    "ALCM_Sampler": ["seed", CONTROL, "steps", "cfg", "denoise"],
-    "ALCM_ImageToVideo": ["strength", "motion_scale", "start_percent", "end_percent"],
-    "ALCM_PromptSchedule": ["text", "frames", "interpolation", "pre_text", "app_text"],
-    "ALCM_MotionKeyframe": ["start_percent", "effect", "scale"],
-    "ALCM_ContextOptions": ["mode", "context_length", "context_overlap", "schedule", "stride", "closed_loop",
-                            "fuse_method", "stretch_position_encoding", "freenoise"],
-    "ALCM_FreeNoise": ["context_length", "context_overlap"],
-    "ALCM_FreeInit": ["iterations", "filter", "d_s", "d_t", "order", "same_noise"],
-    "ALCM_TrainingClips": ["folder", "caption", "frames", "stride", "width", "height", "max_clips", "seed", CONTROL],
-    "ALCM_TrainMotionLoRA": ["lora_name", "rank", "learning_rate", "steps", "batch_size", "seed", CONTROL,
-                             "gradient_checkpointing", "precision", "overwrite"],
-}
-# The ComfyUI core node types the shipped workflows use (the ComfyUI tier checks each exists in the real registry).
-CORE_NODES = tuple(t for t in WIDGETS if not t.startswith("ALCM_"))
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKFLOWS_DIR = os.path.join(REPO, "workflows")

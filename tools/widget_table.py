@@ -1,0 +1,49 @@
+"""Widget names, in `widgets_values` order, of the node types the shipped workflows use.
+
+The unit tier has no ComfyUI, so it maps the shipped UI workflows with this table; the ComfyUI tier checks it against
+the real node definitions and the real frontend. For any other node the runner derives the names from the live
+definition (`tools.workflow_api.widget_names`). Add an entry when a shipped workflow uses a new node type.
+"""
+CONTROL = "control_after_generate"  # frontend-only widget after a seed
+UPLOAD = "upload"  # frontend-only upload button after an upload combo
+
+WIDGETS = {
+    # ComfyUI core
+    "CheckpointLoaderSimple": ["ckpt_name"],
+    "LoraLoaderModelOnly": ["lora_name", "strength_model"],
+    "CLIPTextEncode": ["text"],
+    "EmptyLatentImage": ["width", "height", "batch_size"],
+    "KSampler": ["seed", CONTROL, "steps", "cfg", "sampler_name", "scheduler", "denoise"],
+    "VAEDecode": [],
+    "PreviewImage": [],
+    "VAEDecodeTiled": ["tile_size", "overlap", "temporal_size", "temporal_overlap"],
+    "VAEEncode": [],
+    "SaveAnimatedWEBP": ["filename_prefix", "fps", "lossless", "quality", "method"],
+    "CreateVideo": ["fps"],
+    "SaveVideo": ["filename_prefix", "format", "codec"],
+    "LoadImage": ["image", UPLOAD],
+    "LoadVideo": ["file", UPLOAD],
+    "GetVideoComponents": [],
+    "ImageFromBatch": ["batch_index", "length"],
+    "ImageScale": ["upscale_method", "width", "height", "crop"],
+    "ControlNetLoader": ["control_net_name"],
+    "ControlNetApplyAdvanced": ["strength", "start_percent", "end_percent"],
+    # this pack
+    "ALCM_LoadMotionModel": ["model_name"],
+    "ALCM_ApplyMotionLoRA": ["lora_name", "strength"],
+    "ALCM_ApplyMotionModel": ["model_sampling", "effect", "scale", "start_percent", "end_percent"],
+    "ALCM_LCMSigmas": ["steps", "denoise"],
+    "ALCM_Sampler": ["seed", CONTROL, "steps", "cfg", "denoise"],
+    "ALCM_ImageToVideo": ["strength", "motion_scale", "start_percent", "end_percent"],
+    "ALCM_PromptSchedule": ["text", "frames", "interpolation", "pre_text", "app_text"],
+    "ALCM_MotionKeyframe": ["start_percent", "effect", "scale"],
+    "ALCM_ContextOptions": ["mode", "context_length", "context_overlap", "schedule", "stride", "closed_loop",
+                            "fuse_method", "stretch_position_encoding", "freenoise"],
+    "ALCM_FreeNoise": ["context_length", "context_overlap"],
+    "ALCM_FreeInit": ["iterations", "filter", "d_s", "d_t", "order", "same_noise"],
+    "ALCM_TrainingClips": ["folder", "caption", "frames", "stride", "width", "height", "max_clips", "seed", CONTROL],
+    "ALCM_TrainMotionLoRA": ["lora_name", "rank", "learning_rate", "steps", "batch_size", "seed", CONTROL,
+                             "gradient_checkpointing", "precision", "overwrite"],
+}
+# The ComfyUI core node types the shipped workflows use (the ComfyUI tier checks each exists in the real registry).
+CORE_NODES = tuple(t for t in WIDGETS if not t.startswith("ALCM_"))
