@@ -20,6 +20,7 @@ from .context import MOTION_WINDOWS, run_windowed, window_frames
 from .motion_keyframes import active_keyframe, check_for_frames, keyframe_values, select_frames
 from .motion_model import MOTION_KEY, MotionModelHandle
 from .prompt_travel import check_conditioning_frames
+from .window_info import publish_window_info
 
 I2V_FEATURES = "animatelcm_i2v_features"  # transformer_options entry set by the I2V wrapper for one UNet call
 MOTION_CALL = "animatelcm_motion_call"  # transformer_options entry set by our wrapper for one UNet call
@@ -260,4 +261,5 @@ def inflate(model, handle: MotionModelHandle, settings: MotionSettings):
     m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, MOTION_KEY, injector.per_call)
     m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, MOTION_KEY,
                            injector.check_before_sampling)
+    publish_window_info(m)  # transformer_options["ad_params"] for IPAdapter_plus, Advanced-ControlNet, ...
     return m
