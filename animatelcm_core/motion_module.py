@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import MotionModuleConfig
+from .multival import resize_spatial
 from .positional import sinusoidal_encoding
 
 TORCH_OPS = SimpleNamespace(Linear=nn.Linear, LayerNorm=nn.LayerNorm, GroupNorm=nn.GroupNorm)
@@ -60,12 +61,13 @@ class TemporalAttention(nn.Module):
         self.pos_encoder = PositionalEncoding(dim, pe_length, pe_stored)
 
     def forward(self, x: torch.Tensor, scale=None, attention=None) -> torch.Tensor:
-        """x: (N, F, C) normed tokens, F frames per sequence. `scale` multiplies the keys (float or per-frame (F,))."""
+        """x: (N, F, C) normed tokens, F frames per sequence. `scale` multiplies the keys: a float, per-frame (F,),
+        or per sequence and frame (N, F)."""
         n, f, c = x.shape
-        x = x + self.pos_encoder.pe[:, :f].to(x.dtype)
+        x = x + self.pos_encoder.pe[:, :f].to(device=x.device, dtype=x.dtype)
         q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
         if scale is not None:
-            k = k * _per_frame(scale, f, k).view(1, f, 1) if torch.is_tensor(scale) else k * scale
+            k = k * _key_scale(scale, f, k)
         if attention is not None:
             out = attention(q, k, v, self.heads)
         else:
@@ -134,15 +136,17 @@ class TemporalTransformer(nn.Module):
         tokens = self._normed_tokens(x, b, f).view(b * hw, f, c)  # contiguous
         rows = _chunk_rows(b * hw, f, c, chunk_tokens, x.device,
                            self.transformer_blocks[0].attention_blocks[0].heads)
+        scale = _row_scale(scale, b, f, height, width, x)
         x_tokens = x.reshape(b, f, c, hw).permute(0, 3, 1, 2)  # (b, hw, f, c) view of the input
         if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters())):
-            out = torch.cat([self._tokens_forward(t, scale, attention) for t in tokens.split(rows)])
+            out = torch.cat([self._tokens_forward(tokens[i:i + rows], _rows(scale, i, i + rows), attention)
+                             for i in range(0, b * hw, rows)])
             return (x_tokens + out.view(b, hw, f, c)).permute(0, 2, 3, 1).reshape(bf, c, height, width)
         out = torch.empty((bf, c, height, width), dtype=x.dtype, device=x.device)
         out_tokens = out.view(b, f, c, hw).permute(0, 3, 1, 2)
         for start in range(0, b * hw, rows):
             stop = min(start + rows, b * hw)
-            y = self._tokens_forward(tokens[start:stop], scale, attention)
+            y = self._tokens_forward(tokens[start:stop], _rows(scale, start, stop), attention)
             row = start
             while row < stop:  # the block's rows, video by video: out = x + y, written in place
                 video, pixel = divmod(row, hw)
@@ -186,8 +190,9 @@ class MotionModule(nn.Module):
                 chunk_tokens: int | None = None) -> torch.Tensor:
         """x: (B*F, C, H, W) with the F frames of each video contiguous. Returns the same shape.
 
-        effect: blend of input and output, `x*(1-e) + mm(x)*e`; a float or per-frame (F,) tensor; 0 returns x.
-        scale: multiplies the attention keys; a float or per-frame (F,) tensor.
+        effect: blend of input and output, `x*(1-e) + mm(x)*e`; a float, per-frame (F,) or per-pixel (F, H', W')
+            tensor (resized to this module's resolution, see multival.resize_spatial); 0 returns x.
+        scale: multiplies the attention keys; a float, per-frame (F,) or per-pixel (F, H', W') tensor.
         attention: optional `fn(q, k, v, heads) -> out` on (N, F, C) tensors, to use the host's attention.
         chunk_tokens: token-wise layers run on blocks of at most this many frames x channels elements (whole
             sequences, at least one); None picks a size for the device (see CPU_BLOCK_TOKENS). The result does not
@@ -204,9 +209,7 @@ class MotionModule(nn.Module):
         out = self.temporal_transformer(x, num_frames, scale=scale, attention=attention, chunk_tokens=chunk_tokens)
         if effect is None or (not torch.is_tensor(effect) and float(effect) == 1.0):
             return out
-        e = _per_frame(effect, num_frames, x).repeat(x.shape[0] // num_frames).view(-1, 1, 1, 1) \
-            if torch.is_tensor(effect) else float(effect)
-        return torch.lerp(x, out, e)  # x*(1-e) + out*e in one pass; exactly x where e == 0, out where e == 1
+        return torch.lerp(x, out, _effect_weights(effect, num_frames, x))  # x*(1-e) + out*e; x where e == 0
 
 
 class MotionBlock(nn.Module):
@@ -240,6 +243,46 @@ def stretch_pe(pe: torch.Tensor, length: int) -> torch.Tensor:
         return pe
     return F.interpolate(pe.transpose(1, 2).float(), size=length, mode="linear",
                          align_corners=True).transpose(1, 2).to(pe.dtype)
+
+
+def _effect_weights(effect, num_frames: int, x: torch.Tensor):
+    """The blend weight for x (B*F, C, H, W): a float, or a (B*F, 1, 1, 1) / (B*F, 1, H, W) tensor."""
+    if not torch.is_tensor(effect):
+        return float(effect)
+    videos = x.shape[0] // num_frames
+    if effect.dim() == 3:  # per pixel
+        e = _frames_check(resize_spatial(effect.to(x.device), *x.shape[-2:]), num_frames).to(x.dtype)
+        return e.repeat(videos, 1, 1).unsqueeze(1)
+    return _per_frame(effect, num_frames, x).repeat(videos).view(-1, 1, 1, 1)
+
+
+def _row_scale(scale, videos: int, num_frames: int, height: int, width: int, x: torch.Tensor):
+    """A per-pixel scale (F, H', W') as one row of F frame factors per token sequence, (videos*height*width, F), in
+    the token buffer's row order (video-major, then pixel); other scales unchanged."""
+    if not torch.is_tensor(scale) or scale.dim() != 3:
+        return scale
+    s = _frames_check(resize_spatial(scale.to(x.device), height, width), num_frames).to(x.dtype)
+    return s.reshape(num_frames, height * width).t().repeat(videos, 1)
+
+
+def _rows(scale, start: int, stop: int):
+    """The rows [start, stop) of a per-row scale; other scales unchanged."""
+    return scale[start:stop] if torch.is_tensor(scale) and scale.dim() == 2 else scale
+
+
+def _key_scale(scale, num_frames: int, k: torch.Tensor):
+    """Factor for the keys (N, F, C): float, per frame (1, F, 1) or per row and frame (N, F, 1)."""
+    if not torch.is_tensor(scale):
+        return scale
+    if scale.dim() == 2:
+        return scale.to(device=k.device, dtype=k.dtype).unsqueeze(-1)
+    return _per_frame(scale, num_frames, k).view(1, num_frames, 1)
+
+
+def _frames_check(values: torch.Tensor, num_frames: int) -> torch.Tensor:
+    if values.shape[0] != num_frames:
+        raise ValueError(f"per-pixel value has {values.shape[0]} frames, expected {num_frames} (frames)")
+    return values
 
 
 def _per_frame(value: torch.Tensor, num_frames: int, like: torch.Tensor) -> torch.Tensor:
