@@ -101,24 +101,38 @@ def encode_clips(vae, clip, videos, captions, names, width: int, height: int, fr
     for pixels, caption, ref in iter_training_clips(videos, captions, height, width, frames, stride,
                                                     samples=samples, seed=seed, channels_last=True):
         comfy.model_management.throw_exception_if_processing_interrupted()
-        latents.append(vae.encode(pixels.movedim(1, -1)[..., :3]).float().cpu())
+        # detached: outside ComfyUI's inference mode (a script, another executor) the encoders' outputs carry their
+        # autograd graph, and every training step would backpropagate through it again
+        latents.append(vae.encode(pixels.movedim(1, -1)[..., :3]).detach().float().cpu())
         if caption not in encoded:
-            encoded[caption] = clip.encode_from_tokens_scheduled(clip.tokenize(caption))[0][0][0].float().cpu()
+            cond = clip.encode_from_tokens_scheduled(clip.tokenize(caption))[0][0]
+            encoded[caption] = cond[0].detach().float().cpu()
         contexts.append(encoded[caption])
         sources.append(f"{names[ref.video]} @ frame {ref.start}")
     return TrainingData(torch.stack(latents), tuple(contexts), tuple(sources))
 
 
+def lora_folder() -> str:
+    """Where this pack writes MotionLoRAs: ComfyUI's own models/animatediff_motion_lora. Not the first folder
+    registered for that type, which with another AnimateDiff pack installed is inside that pack's folder (the file
+    would go when the pack goes)."""
+    return os.path.join(folder_paths.models_dir, MOTION_LORAS)
+
+
 def lora_path(name: str, overwrite: bool) -> str:
-    """Where the trained LoRA goes: <first animatediff_motion_lora folder>/<name>.safetensors; checked first."""
+    """Where the trained LoRA goes: <ComfyUI models>/animatediff_motion_lora/<name>.safetensors; checked first."""
     stem = name[:-len(".safetensors")] if name.lower().endswith(".safetensors") else name
     if not _NAME.fullmatch(stem) or stem.endswith("."):
         raise ValueError(f"lora_name {name!r}: use letters, digits, spaces, '_', '-' and '.' (up to 100 characters), "
                          "no folder separators; the file goes to models/animatediff_motion_lora/.")
-    folder = folder_paths.get_folder_paths(MOTION_LORAS)[0]
-    path = os.path.join(folder, stem + ".safetensors")
+    file = stem + ".safetensors"
+    path = os.path.join(lora_folder(), file)
     if os.path.exists(path) and not overwrite:
         raise ValueError(f"{path} exists; choose another lora_name or set overwrite.")
+    found = folder_paths.get_full_path(MOTION_LORAS, file)
+    if found and os.path.realpath(found) != os.path.realpath(path):
+        raise ValueError(f"lora_name {name!r}: {found} has that name and ComfyUI finds it first, so the trained LoRA "
+                         f"({path}) could not be loaded by name; choose another lora_name.")
     return path
 
 
@@ -211,7 +225,7 @@ def train(model, handle: MotionModelHandle, data: TrainingData, settings, path: 
     from ..animatelcm_core.errors import TrainingInterrupted
     from ..animatelcm_core.lora_adapters import save_lora_atomic
     from ..animatelcm_core.lora_train import train_motion_lora
-    from .motion_model import load_motion_lora_file
+    from ..animatelcm_core.motion_lora import load_motion_lora
     check_training(model, handle, data, precision)
     latents = model.model.latent_format.process_in(data.latents)
     denoiser, motion = training_denoiser(model, handle, settings.gradient_checkpointing)
@@ -230,8 +244,9 @@ def train(model, handle: MotionModelHandle, data: TrainingData, settings, path: 
         raise
     metadata = {"animatelcm_base": handle.name, "animatelcm_rank": str(settings.rank),
                 "animatelcm_steps": str(settings.steps), "animatelcm_clips": str(len(data.sources))}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     save_lora_atomic(result.state_dict(), path, metadata)
-    return handle.with_lora(load_motion_lora_file(os.path.basename(path)), 1.0), result.losses
+    return handle.with_lora(load_motion_lora(path), 1.0), result.losses
 
 
 def loss_curve_image(losses: list[float], width: int = 640, height: int = 320) -> torch.Tensor:

@@ -1,6 +1,10 @@
 """MotionLoRA training in a real ComfyUI (reduced widths): the LoRA is trained on the MODEL's own UNet, written in
-the published layout to the motion-LoRA folder, listed there and usable by a second graph; the inputs stay bit for
-bit; an interrupt raises ComfyUI's interrupt and leaves no file; hostile names and folders are refused."""
+the published layout to ComfyUI's own models/animatediff_motion_lora (never into a folder another pack registered
+first), listed there and usable by a second graph; the inputs stay bit for bit; an interrupt raises ComfyUI's
+interrupt and leaves no file; hostile names and folders are refused; training data encoded outside ComfyUI's
+inference mode trains (nothing cached keeps its autograd graph).
+
+ComfyUI's models folder is a temporary one during this module (`models_dir` fixture), so the host stays untouched."""
 import os
 
 import pytest
@@ -9,6 +13,24 @@ import torch
 import graph_utils
 
 FRAMES = 8
+MOTION_LORAS = "animatediff_motion_lora"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def models_dir(host, tmp_path_factory):
+    """ComfyUI's models folder moved to a temporary folder whose animatediff_motion_lora is searched after the
+    folders registered before it, as the pack registers ComfyUI's own at load; restored afterwards."""
+    import folder_paths
+    root = str(tmp_path_factory.mktemp("comfyui_models"))
+    before_dir, before_paths = folder_paths.models_dir, list(folder_paths.get_folder_paths(MOTION_LORAS))
+    folder_paths.models_dir = root
+    os.makedirs(os.path.join(root, MOTION_LORAS))
+    folder_paths.add_model_folder_path(MOTION_LORAS, os.path.join(root, MOTION_LORAS))
+    try:
+        yield root
+    finally:
+        folder_paths.models_dir = before_dir
+        folder_paths.folder_names_and_paths[MOTION_LORAS][0][:] = before_paths
 
 
 def _data(host, clips=2, seed=0):
@@ -38,7 +60,7 @@ def test_trains_writes_and_leaves_inputs_unchanged(host):
     trained, losses = train.train(base, handle, _data(host), _settings(host), path)
     try:
         assert len(losses) == 3 and all(torch.isfinite(torch.tensor(losses)))
-        assert os.path.dirname(path) == folder_paths.get_folder_paths("animatediff_motion_lora")[0]
+        assert os.path.dirname(path) == os.path.join(folder_paths.models_dir, MOTION_LORAS)
         assert "alcm_test_lora.safetensors" in folder_paths.get_filename_list("animatediff_motion_lora")
         from safetensors.torch import load_file
         saved = load_file(path)
@@ -140,3 +162,68 @@ def test_gradient_checkpointing_gives_the_same_training(host):
             os.remove(path)
     torch.testing.assert_close(torch.tensor(runs[2]), torch.tensor(runs[0]), rtol=1e-5, atol=1e-6)
     assert all(torch.allclose(runs[3][k], v, rtol=1e-4, atol=1e-6) for k, v in runs[1].items())
+
+
+def test_a_folder_another_pack_registered_first_is_not_written(host, models_dir, tmp_path):
+    """With ADE installed, the first animatediff_motion_lora folder is inside ADE's own folder: the trained file goes
+    to ComfyUI's models folder instead, is loaded from there, and a same-named file the other folder would shadow it
+    with is refused before any training."""
+    import folder_paths
+    train = host.pack.nodes.train
+    other = tmp_path / "custom_nodes" / "ComfyUI-AnimateDiff-Evolved" / "models" / "motion_lora"
+    other.mkdir(parents=True)
+    before = list(folder_paths.get_folder_paths(MOTION_LORAS))
+    folder_paths.add_model_folder_path(MOTION_LORAS, str(other), is_default=True)
+    try:
+        assert folder_paths.get_folder_paths(MOTION_LORAS)[0] == str(other)
+        path = train.lora_path("alcm_test_placed", overwrite=False)
+        assert path == os.path.join(models_dir, MOTION_LORAS, "alcm_test_placed.safetensors")
+        trained, _ = train.train(host.helpers.random_sd15(seed=85), graph_utils.motion_handle(host, "v2", seed=85),
+                                 _data(host), _settings(host, steps=1), path)
+        assert os.path.isfile(path) and not os.listdir(other)
+        assert folder_paths.get_full_path(MOTION_LORAS, "alcm_test_placed.safetensors") == path
+        assert trained.loras == (("alcm_test_placed.safetensors", 1.0),)
+        (other / "alcm_test_shadowed.safetensors").write_bytes(b"")
+        with pytest.raises(ValueError, match="finds it first"):
+            train.lora_path("alcm_test_shadowed", overwrite=True)
+    finally:
+        folder_paths.folder_names_and_paths[MOTION_LORAS][0][:] = before
+        if os.path.exists(os.path.join(models_dir, MOTION_LORAS, "alcm_test_placed.safetensors")):
+            os.remove(os.path.join(models_dir, MOTION_LORAS, "alcm_test_placed.safetensors"))
+
+
+class _TextEncoder:
+    """CLIP's interface (tokenize, encode_from_tokens_scheduled) over one small linear layer: like any text encoder
+    run outside inference mode, its output carries the autograd graph of its weights."""
+
+    def __init__(self, dim: int):
+        self.proj = torch.nn.Linear(4, dim)
+
+    def tokenize(self, text: str):
+        return torch.tensor([[float(len(text)), 1.0, 2.0, 3.0]] * 7)
+
+    def encode_from_tokens_scheduled(self, tokens):
+        return [[self.proj(tokens)[None], {}]]
+
+
+def test_training_data_encoded_outside_inference_mode_trains(host):
+    """A script or another executor runs the nodes without torch.inference_mode: the real VAE's latents and the text
+    encoder's embeddings then carry autograd graphs. The cached training data holds none, so every step trains
+    (before the fix the second step failed with 'backward through the graph a second time')."""
+    import comfy.sd
+    assert not torch.is_inference_mode_enabled()
+    train = host.pack.nodes.train
+    vae = comfy.sd.VAE(sd=host.helpers.random_sd_vae_state_dict(seed=86))
+    video = torch.rand(FRAMES + 2, 64, 64, 3, generator=torch.Generator().manual_seed(86))
+    clips = host.nodes.NODE_CLASS_MAPPINGS["ALCM_TrainingClips"]
+    data = graph_utils.node_output(clips.execute(vae, _TextEncoder(host.helpers.CONTEXT_DIM), "", "a caption",
+                                                 FRAMES, 1, 64, 64, 2, 0, images=video))
+    assert data.latents.grad_fn is None and all(c.grad_fn is None for c in data.contexts)
+    path = train.lora_path("alcm_test_no_inference_mode", overwrite=True)
+    try:
+        _, losses = train.train(host.helpers.random_sd15(seed=86), graph_utils.motion_handle(host, "v2", seed=86),
+                                data, _settings(host, steps=3), path)
+        assert len(losses) == 3 and all(torch.isfinite(torch.tensor(losses)))
+    finally:
+        if os.path.exists(path):
+            os.remove(path)
