@@ -1,22 +1,12 @@
 """UI-format workflows (what the ComfyUI frontend loads and saves) to API format (what `/prompt` and the executor take).
 
-A UI workflow stores each node's widget values as a list (`widgets_values`) in the order the frontend creates the
-widgets; the API format names every input. Mapping one to the other needs the widget names in that order. The
-frontend derives them from the node definition (`/object_info`):
-
-- every input that is not a socket becomes a widget, required inputs first, then optional, in definition order: a
-  combo (a list of options, or the type "COMBO"), INT, FLOAT, STRING, BOOLEAN (unless `forceInput`);
-- an INT named `seed` / `noise_seed`, or any input with `control_after_generate`, is followed by a frontend-only
-  "control after generate" widget (fixed / increment / decrement / randomize);
-- a combo with `image_upload` / `video_upload` / `animated_image_upload` gets a frontend-only upload button widget
-  after the last required input (its saved value is "image").
-
-Frontend-only widgets are saved in `widgets_values` but never sent to the server.
-
-Two sources of widget names: `WIDGETS` (tools/widget_table.py), a table for the node types of the shipped workflows (the unit tier has
-no ComfyUI; the ComfyUI tier checks this table against the real node definitions and the real frontend), and
-`widget_names(definition)`, which applies the rules above to a live node definition (what the runner uses, so it
-handles any node of any installed pack).
+The conversion itself is tools/ui_graph: the prompt the frontend's graphToPrompt would queue, for workflows of every
+vintage, with subgraphs, primitives, reroutes, muted/bypassed nodes and KJNodes' Set/Get nodes. It needs each node
+type's widgets in `widgets_values` order; the frontend derives them from the node definition (`/object_info`), and
+so does `widget_names(definition)` (tools/ui_graph/widgets.py has the rules): what the runner uses, for any node of
+any installed pack. Without definitions (the unit tier has no ComfyUI) the names come from `WIDGETS`
+(tools/widget_table.py), a table for the node types of the shipped workflows that the ComfyUI tier checks against
+the real node definitions and the real frontend.
 
 `python -m tools.workflow_api` regenerates `workflows/api/<name>.json` from every `workflows/<name>.json`;
 `--check` only reports which are out of date (exit status 1).
@@ -26,12 +16,12 @@ import json
 import os
 import sys
 
+from tools.ui_graph import WorkflowFormatError, convert, frontend_for  # noqa: F401 (WorkflowFormatError re-exported)
+from tools.ui_graph.widgets import layout_from_definition
 from tools.widget_table import CONTROL, CORE_NODES, UPLOAD, WIDGETS  # noqa: F401 (re-exported)
 
 FRONTEND_ONLY = (CONTROL, UPLOAD)
 NOTE_NODES = ("Note", "MarkdownNote")  # frontend-only nodes: text on the canvas, never sent to the server
-WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO",
-                "COMFY_DYNAMICCOMBO_V3")  # a combo whose options add inputs (SaveVideo.codec in 0.33): one widget
 MODE_NEVER, MODE_BYPASS = 2, 4  # LiteGraph node modes: muted, bypassed
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,55 +29,23 @@ WORKFLOWS_DIR = os.path.join(REPO, "workflows")
 API_DIR = os.path.join(WORKFLOWS_DIR, "api")
 
 
-class WorkflowFormatError(ValueError):
-    pass
-
-
-def _is_widget(spec) -> bool:
-    kind = spec[0]
-    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-    if options.get("forceInput"):
-        return False
-    return isinstance(kind, (list, tuple)) or kind in WIDGET_TYPES
-
-
-def widget_names(definition: dict) -> list[str]:
+def widget_names(definition: dict, frontend=None) -> list[str]:
     """Widget names in `widgets_values` order for a node definition shaped like `/object_info`'s entries
-    (`input`: {"required": {name: spec}, "optional": {...}}, optional `input_order`)."""
-    names = []
-    inputs = definition.get("input", {})
-    order = definition.get("input_order") or {k: list(v) for k, v in inputs.items()}
-    upload_after_required = False
-    for section in ("required", "optional"):
-        for name in order.get(section, []):
-            spec = inputs[section][name]
-            if not _is_widget(spec):
-                continue
-            options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
-            names.append(name)
-            seed_like = spec[0] == "INT" and name in ("seed", "noise_seed")
-            if options.get(CONTROL, seed_like):
-                names.append(CONTROL)
-            if section == "required" and any(options.get(k) for k in
-                                             ("image_upload", "video_upload", "animated_image_upload")):
-                upload_after_required = True
-        if section == "required" and upload_after_required:
-            names.append(UPLOAD)
-    return names
+    (`input`: {"required": {name: spec}, "optional": {...}}, optional `input_order`), as the frontend builds them."""
+    return [w.name for w in layout_from_definition(definition, frontend_for(frontend)).widgets if w.saved]
 
 
-def required_widget_count(definition: dict) -> int:
+def required_widget_count(definition: dict, frontend=None) -> int:
     """How many leading `widgets_values` a saved node must hold: the widgets of required inputs (and the frontend-only
     widgets that follow them). Trailing optional widgets may be absent: a workflow saved before a release added an
     optional input (e.g. CreateVideo's `bit_depth`) loads with that input's default, in the frontend and here."""
-    inputs = definition.get("input", {})
-    required = set(inputs.get("required", {}))
-    names = widget_names(definition)
+    required = set((definition.get("input") or {}).get("required") or {})
+    widgets = [w for w in layout_from_definition(definition, frontend_for(frontend)).widgets if w.saved]
     count = 0
-    for i, name in enumerate(names):
-        if name in required:
+    for i, w in enumerate(widgets):
+        if w.name in required:
             count = i + 1
-            while count < len(names) and names[count] in FRONTEND_ONLY:
+            while count < len(widgets) and not widgets[count].to_prompt:
                 count += 1
     return count
 
@@ -111,89 +69,16 @@ def is_ui_workflow(data) -> bool:
     return isinstance(data, dict) and isinstance(data.get("nodes"), list) and "links" in data
 
 
-def _links(ui: dict) -> dict:
-    """link id -> (source node id, source slot, target node id, target slot, type); v0.4 arrays or v1 objects."""
-    out = {}
-    for link in ui.get("links") or []:
-        if isinstance(link, dict):
-            link = [link["id"], link["origin_id"], link["origin_slot"], link["target_id"], link["target_slot"],
-                    link.get("type")]
-        out[link[0]] = tuple(link[1:6])
-    return out
+def ui_to_api(ui: dict, widgets=None, minimum=None, definitions=None, frontend=None) -> dict:
+    """Convert a UI-format workflow to the API format, as the frontend's graphToPrompt does (tools/ui_graph).
 
-
-def ui_to_api(ui: dict, widgets=WIDGETS.get, minimum=None) -> dict:
-    """Convert a UI-format workflow to the API format.
-
-    `widgets(node_type)` returns that type's widget names (see module doc) or None for an unknown type;
-    `minimum(node_type)` how many of them a node must hold values for (default: all; see required_widget_count).
-    Note nodes and muted nodes are left out; links through Reroute and bypassed nodes are followed to their real
-    source; a widget fed by a PrimitiveNode keeps its value."""
-    if not is_ui_workflow(ui):
-        raise WorkflowFormatError("not a UI-format workflow (no `nodes` / `links`)")
-    if ui.get("definitions", {}).get("subgraphs"):
-        raise WorkflowFormatError("workflows with subgraphs are not supported: export the API format from ComfyUI "
-                                  "(Workflow > Export (API)) and run that file")
-    nodes = {n["id"]: n for n in ui["nodes"]}
-    links = _links(ui)
-
-    def source(link_id, seen=()):
-        """The real (node id, slot) behind a link, or ("value", v) for a PrimitiveNode; None when it leads nowhere."""
-        if link_id is None or link_id not in links or link_id in seen:
-            return None
-        src, slot, _, _, kind = links[link_id]
-        node = nodes.get(src)
-        if node is None:
-            return None
-        if node["type"] == "Reroute":
-            ins = node.get("inputs") or []
-            return source(ins[0].get("link"), seen + (link_id,)) if ins else None
-        if node["type"] == "PrimitiveNode":
-            return ("value", (node.get("widgets_values") or [None])[0])
-        if node.get("mode") == MODE_BYPASS:
-            outputs = node.get("outputs") or []
-            out_type = outputs[slot]["type"] if slot < len(outputs) else kind
-            for inp in node.get("inputs") or []:
-                if inp.get("type") == out_type and inp.get("link") is not None:
-                    return source(inp["link"], seen + (link_id,))
-            return None
-        if node.get("mode") == MODE_NEVER:
-            return None
-        return (str(src), slot)
-
-    prompt = {}
-    for node in sorted(nodes.values(), key=lambda n: n["id"]):
-        kind = node["type"]
-        if kind in NOTE_NODES or kind in ("Reroute", "PrimitiveNode") or node.get("mode") in (MODE_NEVER, MODE_BYPASS):
-            continue
-        names = widgets(kind)
-        if names is None:
-            raise WorkflowFormatError(f"node {node['id']}: unknown node type {kind!r} (is the pack that provides it "
-                                      f"installed?)")
-        values = node.get("widgets_values") or []
-        inputs = {}
-        if isinstance(values, dict):
-            inputs.update({k: v for k, v in values.items() if k in names and k not in FRONTEND_ONLY})
-        else:
-            least = len(names) if minimum is None else minimum(kind)
-            if not least <= len(values) <= len(names):
-                raise WorkflowFormatError(f"node {node['id']} ({kind}): {len(values)} widget values for {len(names)} "
-                                          f"widgets {names}")
-            inputs.update({n: v for n, v in zip(names, values) if n not in FRONTEND_ONLY})
-        for slot in node.get("inputs") or []:
-            name = (slot.get("widget") or {}).get("name", slot["name"])
-            src = source(slot.get("link"))
-            if src is None:
-                continue
-            if src[0] == "value":
-                inputs[name] = src[1]
-            else:
-                inputs[name] = [src[0], src[1]]
-        entry = {"inputs": inputs, "class_type": kind}
-        if node.get("title"):
-            entry["_meta"] = {"title": node["title"]}
-        prompt[str(node["id"])] = entry
-    return prompt
+    `definitions(node_type)` returns a node type's /object_info-style definition (None: unknown type); `frontend` is
+    the frontend release whose rules to follow (default: the newest checked one). Without definitions the widget
+    names come from `widgets(node_type)` (default: WIDGETS) and a saved list must hold between `minimum(node_type)`
+    (default: all) and all of them; nothing else is known to realign older layouts."""
+    if definitions is not None:
+        return convert(ui, definitions, frontend).prompt
+    return convert(ui, frontend=frontend, table=widgets or WIDGETS.get, minimum=minimum).prompt
 
 
 def load_json(path: str):

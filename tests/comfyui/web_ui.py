@@ -45,14 +45,24 @@ def comfy_server(host, base, args: list[str]):
     """ComfyUI's main.py on a free loopback port, with `base`/custom_nodes holding a link to this pack and `args`
     saying where models, inputs and outputs are. Yields {"url", "log"}."""
     comfyui = os.path.dirname(os.path.abspath(host.nodes.__file__))
+    with server_process(comfyui, sys.executable, base, args) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def server_process(comfyui: str, python: str, base, args: list[str]):
+    """`python comfyui/main.py` (any ComfyUI folder, e.g. a pack-host copy) on a free loopback port, run from `base`
+    (a pathlib.Path) whose custom_nodes/ holds a link to this pack (pass it to ComfyUI through `args`, e.g. an
+    extra_model_paths YAML with a custom_nodes entry). Yields {"url", "log"}; the server is stopped on exit."""
     for sub in ("custom_nodes", "user", "output", "input"):
         (base / sub).mkdir(exist_ok=True)
-    os.symlink(PACK_DIR, base / "custom_nodes" / PACK_NAME)
+    if not (base / "custom_nodes" / PACK_NAME).exists():
+        os.symlink(PACK_DIR, base / "custom_nodes" / PACK_NAME)
     port = free_port()
     log_path = base / "server.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, os.path.join(comfyui, "main.py"), "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+            [python, os.path.join(comfyui, "main.py"), "--cpu", "--listen", "127.0.0.1", "--port", str(port),
              *args, "--database-url", "sqlite:///:memory:", "--disable-auto-launch"],
             cwd=str(base), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
