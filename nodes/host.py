@@ -9,9 +9,13 @@ Differences found between 0.3.64 and 0.33.0 and where they are handled:
 - `comfy/context_windows.py` was rewritten (its `IndexListContextHandler` gained anchor frames, retained and split
   conditioning, multimodal latents): the pack's full-mode windows implement the small `ContextHandlerABC`
   interface, identical in both, instead of subclassing the handler (`nodes/context.py`); nothing to branch on.
+- The headless runner builds what main.py builds before loading custom nodes: 0.33 registers MIME types in main.py
+  (`init_mime_types`), queues a sixth "sensitive" field (`queue_item`, `finish_queue_item`) and has a node-replacement
+  registry on its server that the /prompt route applies (`replaceable_node_types`, `apply_node_replacements`).
 
 This file has no relative imports and imports ComfyUI lazily, so `tools/run_workflow.py` can load it by path.
 """
+import contextlib
 import inspect
 
 
@@ -59,3 +63,81 @@ def prompt_executor(server):
             cache_args.update(_ram_cache_args(args))
         return execution.PromptExecutor(server, cache_type=cache_type, cache_args=cache_args)
     return execution.PromptExecutor(server, cache_type=cache_type, cache_size=lru)
+
+
+# ------------------------------------------------------------------ the headless runner's server (tools/comfy_boot.py)
+# What main.py builds before it loads custom nodes, so that packs which read `server.PromptServer.instance` at import
+# (VideoHelperSuite's routes and queue, 0.33's own comfy_extras/nodes_replacements.py) load in the runner too.
+
+def init_mime_types():
+    """0.33's main.py registers ComfyUI's MIME types before loading nodes (`utils.mime_types`); 0.3.64's server
+    constructor does it itself."""
+    try:
+        from utils.mime_types import init_mime_types as init
+    except ImportError:
+        return
+    init()
+
+
+@contextlib.contextmanager
+def custom_node_import():
+    """Around importing custom nodes, as main.py does: ComfyUI functions that packs replace at import are saved and
+    put back (`hook_breaker_ac10a0`), and 0.33 re-applies its cuDNN benchmark policy afterwards."""
+    try:
+        import hook_breaker_ac10a0 as hook_breaker
+    except ImportError:
+        hook_breaker = None
+    if hook_breaker is not None:
+        hook_breaker.save_functions()
+    try:
+        yield
+    finally:
+        if hook_breaker is not None:
+            hook_breaker.restore_functions()
+        import comfy.model_management
+        if hasattr(comfy.model_management, "set_cudnn_benchmark"):
+            comfy.model_management.set_cudnn_benchmark()
+
+
+def queue_item(number: int, prompt_id: str, prompt: dict, extra_data: dict, outputs: list) -> tuple:
+    """A prompt-queue entry laid out as the release's /prompt route queues it: 0.33 adds a sixth field, the sensitive
+    extra data (kept out of the history), together with `task_done`'s `process_item`."""
+    import execution
+    item = (number, prompt_id, prompt, extra_data, outputs)
+    if "process_item" in inspect.signature(execution.PromptQueue.task_done).parameters:
+        item += ({},)
+    return item
+
+
+def finish_queue_item(queue, item_id, executor) -> None:
+    """`PromptQueue.task_done` as main.py's prompt worker calls it: the history entry with the run's status."""
+    import execution
+    status = execution.PromptQueue.ExecutionStatus(status_str="success" if executor.success else "error",
+                                                   completed=executor.success, messages=executor.status_messages)
+    if "process_item" in inspect.signature(queue.task_done).parameters:
+        queue.task_done(item_id, executor.history_result, status=status, process_item=lambda item: item[:5])
+    else:
+        queue.task_done(item_id, executor.history_result, status=status)
+
+
+def _node_replacements(server):
+    """The server's node-replacement registry (0.33: `ComfyAPI().node_replacement.register`), or None."""
+    return getattr(server, "node_replace_manager", None)
+
+
+def replaceable_node_types(server) -> set:
+    """Old node types the server replaces with an installed one before validating a prompt (0.33); empty on 0.3.64."""
+    import nodes
+    manager = _node_replacements(server)
+    if manager is None:
+        return set()
+    return {old for old, entries in manager.as_dict().items()
+            if entries and entries[0].get("new_node_id") in nodes.NODE_CLASS_MAPPINGS}
+
+
+def apply_node_replacements(server, prompt: dict) -> None:
+    """What 0.33's /prompt route does before validation: nodes of a replaced type become their replacement, in
+    place. Nothing on releases without the registry."""
+    manager = _node_replacements(server)
+    if manager is not None:
+        manager.apply_replacements(prompt)

@@ -1,4 +1,4 @@
-"""Run a ComfyUI workflow headless: ComfyUI's own validation and executor, in this process, no web UI.
+"""Run a ComfyUI workflow headless: ComfyUI's own validation, queue and executor, in this process, no web UI.
 
     python tools/run_workflow.py workflows/animatelcm_t2v.json --output out/
     python -m tools.run_workflow workflows/animatelcm_t2v.json --comfyui ~/ComfyUI --prompt "a cat surfing" --seed 7
@@ -7,40 +7,43 @@ The workflow may be in UI format (what the ComfyUI frontend saves, e.g. workflow
 `/prompt` takes, e.g. workflows/api/*.json or ComfyUI's "Export (API)").
 
 ComfyUI is the one given with --comfyui, else $COMFYUI_PATH, else the ComfyUI this pack is installed in
-(ComfyUI/custom_nodes/<this pack>). This pack is loaded from where this file is; other custom node packs only with
---all-custom-nodes.
+(ComfyUI/custom_nodes/<this pack>). It starts as its main.py starts it (tools/comfy_boot.py: its server object
+included, so packs that need it at import load; no port is opened). Core nodes and this pack (from where this file
+is) are loaded first; when the workflow names node types neither provides, the packs installed in ComfyUI's
+custom_nodes folders are loaded too, as the web UI loads them, and the workflow is checked again
+(--all-custom-nodes: load them always; --no-custom-nodes: never). A node type still missing is reported with the pack
+that provides it (tools/pack_index.py).
 
 Before any model is loaded, every model file the workflow names (checkpoints, LoRAs, ControlNets, VAEs, motion
 modules, MotionLoRAs, ...) and every input image / video is looked up; if any is missing the run stops with a list
 of the missing files and the folders searched. With --download-missing, missing model files are first downloaded
 from the workflow's own links (tools/download.py): the shipped UI workflows link every file they load.
 
-Exit status: 0 success, 1 the workflow failed validation or execution, 2 bad command line / workflow file /
-ComfyUI not found, 3 model or input files missing.
+Exit status: 0 success, 1 the workflow failed validation or execution (or names node types that are not installed),
+2 bad command line / workflow file / ComfyUI not found, 3 model or input files missing.
 """
 import argparse
-import asyncio
-import importlib.util
 import json
 import logging
 import os
 import sys
 import time
-import uuid
 
 PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __package__ in (None, ""):  # run as a script: make `tools` importable
     sys.path.insert(0, PACK_DIR)
 
+from tools.comfy_boot import boot, host_features, load_installed_packs  # noqa: E402,F401 (host_features: tests)
 from tools.errors import EXIT_MISSING, EXIT_USAGE, RunError  # noqa: E402
 from tools.model_files import download_missing, missing_files, missing_report  # noqa: E402
 from tools.overrides import apply_overrides  # noqa: E402
+from tools.pack_index import build_index, needed_node_types, unknown_types_report  # noqa: E402
+from tools.runner_server import execute, validate  # noqa: E402
 from tools.workflow_api import (WorkflowFormatError, is_api_workflow, is_ui_workflow, node_definition,  # noqa: E402
                                 required_widget_count, ui_to_api, widget_names)
 
-# --models DIR adds DIR/<folder> for these folders (and for the optional ones when DIR has them)
-MAIN_MODEL_FOLDERS = ("checkpoints", "loras", "controlnet", "vae", "animatediff_models", "animatediff_motion_lora")
-OPTIONAL_MODEL_FOLDERS = ("clip_vision", "embeddings", "upscale_models", "text_encoders", "diffusion_models")
+NOT_A_WORKFLOW = ("not a ComfyUI workflow: expected the UI format (`nodes`, `links`) or the API format "
+                  "({id: {class_type, inputs}})")
 
 
 def _is_comfyui(path: str | None) -> bool:
@@ -72,55 +75,55 @@ def find_comfyui(explicit: str | None) -> str:
                    EXIT_USAGE)
 
 
-def host_features():
-    """nodes/host.py, the pack's one module of ComfyUI release differences, loaded by path (the pack's `nodes`
-    package cannot be imported by name: ComfyUI's own nodes.py holds that name)."""
-    name = "animatelcm_host_features"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(PACK_DIR, "nodes", "host.py"))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
-
-
-# ----------------------------------------------------------------------------------------------------------- boot
-def boot(comfyui: str, cpu: bool, output_dir: str, input_dir: str | None, models: list[str], all_custom_nodes: bool):
-    """Import ComfyUI from `comfyui` the way main.py sets it up (minus the server) and load this pack."""
-    # ComfyUI's top-level modules (nodes, utils, ...) must win over this pack's folders of the same name.
-    ours = {PACK_DIR, os.path.join(PACK_DIR, "tools")}
-    sys.path[:] = [comfyui] + [p for p in sys.path if os.path.abspath(p or os.getcwd()) not in ours]
-    for name in [m for m in sys.modules if m == "nodes" or m.startswith("nodes.") or m == "utils"]:
-        del sys.modules[name]
-    import utils.install_util  # noqa: F401  (ComfyUI's utils package, before comfy/ can shadow it)
-    import torch
-    from comfy.cli_args import args
-    args.cpu = cpu or not torch.cuda.is_available()
-    args.disable_all_custom_nodes = False
-    import folder_paths
-    import utils.extra_config
-    default_yaml = os.path.join(comfyui, "extra_model_paths.yaml")
-    if os.path.isfile(default_yaml):
-        utils.extra_config.load_extra_path_config(default_yaml)
-    for root in models:
-        for key in MAIN_MODEL_FOLDERS + OPTIONAL_MODEL_FOLDERS:
-            path = os.path.join(root, key)
-            if key in MAIN_MODEL_FOLDERS or os.path.isdir(path):
-                folder_paths.add_model_folder_path(key, path, is_default=True)
-    folder_paths.set_output_directory(output_dir)
-    if input_dir:
-        folder_paths.set_input_directory(input_dir)
-    import nodes
-    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=all_custom_nodes, init_api_nodes=False))
-    loaded = {os.path.realpath(d) for d in getattr(nodes, "LOADED_MODULE_DIRS", {}).values()}
-    if os.path.realpath(PACK_DIR) not in loaded and not asyncio.run(nodes.load_custom_node(PACK_DIR)):
-        raise RunError(f"this pack ({PACK_DIR}) failed to load into ComfyUI: see the log above")
-    return nodes
-
-
 # ------------------------------------------------------------------------------------------------------ workflow
-def registry_widgets(nodes):
-    """(widget names, required widget count) lookups from the live node definitions."""
+def missing_node_types(workflow: dict, booted) -> dict:
+    """{node type: [node id, ...]} the workflow needs and ComfyUI cannot run: not registered, and not an old type the
+    server replaces (0.33's node replacements)."""
+    have = set(booted.nodes.NODE_CLASS_MAPPINGS) | booted.host.replaceable_node_types(booted.server)
+    return {kind: ids for kind, ids in needed_node_types(workflow).items() if kind not in have}
+
+
+def convert_workflow_step(workflow: dict, available: set) -> dict:
+    """THE place where workflows of other AnimateDiff packs become this pack's (issue 19: ComfyUI-AnimateDiff-Evolved,
+    the old ArtVentureX pack, FizzNodes' prompt schedules), before node types are checked: here goes
+    `tools.convert.convert_workflow(workflow, available=available, strict=False)`, printing its `.report` lines and
+    returning its `.workflow`. `available`: every node type this ComfyUI runs (packs included when loaded), so a
+    workflow whose packs are installed is left as the web UI would run it. Until the converter lands: unchanged."""
+    return workflow
+
+
+def check_node_types(workflow: dict, booted, custom_nodes: str, quiet: bool) -> dict:
+    """Load the installed packs if the workflow needs node types core ComfyUI and this pack lack (custom_nodes
+    "auto"), convert other AnimateDiff packs' workflows, and refuse what is still not installed, naming the packs."""
+    missing = missing_node_types(workflow, booted)
+    if missing and custom_nodes == "auto" and not booted.packs_loaded:
+        if not quiet:
+            print("loading the packs installed in ComfyUI's custom_nodes folders: the workflow uses " +
+                  ", ".join(sorted(missing)), file=sys.stderr, flush=True)
+        load_installed_packs(booted)
+    available = set(booted.nodes.NODE_CLASS_MAPPINGS) | booted.host.replaceable_node_types(booted.server)
+    workflow = convert_workflow_step(workflow, available)
+    refuse_missing(missing_node_types(workflow, booted), booted)
+    return workflow
+
+
+def refuse_missing(missing: dict, booted) -> None:
+    if not missing:
+        return
+    dirs = booted.custom_node_dirs()
+    searched = "ComfyUI's core nodes, this pack"
+    if booted.packs_loaded:
+        failed = f", {len(booted.failed_packs)} of them failed to import" if booted.failed_packs else ""
+        searched += f" and the {booted.pack_count} packs in " + ", ".join(dirs) + failed
+    else:
+        searched += " (not the packs in " + ", ".join(dirs) + ": --no-custom-nodes)"
+    index = build_index(dirs, booted.user_dir())
+    raise RunError(unknown_types_report(missing, index, dirs, booted.failed_packs if booted.packs_loaded else None,
+                                        searched))
+
+
+def registry_definitions(nodes):
+    """node type -> its live /object_info-style definition (None: not registered), cached."""
     cache = {}
 
     def definition(kind):
@@ -128,6 +131,12 @@ def registry_widgets(nodes):
             cls = nodes.NODE_CLASS_MAPPINGS.get(kind)
             cache[kind] = None if cls is None else node_definition(cls)
         return cache[kind]
+    return definition
+
+
+def registry_widgets(nodes):
+    """(widget names, required widget count) lookups from the live node definitions."""
+    definition = registry_definitions(nodes)
 
     def names(kind):
         d = definition(kind)
@@ -135,117 +144,21 @@ def registry_widgets(nodes):
     return names, lambda kind: required_widget_count(definition(kind))
 
 
-def to_api(workflow: dict, nodes) -> dict:
+def to_api(workflow: dict, booted) -> dict:
+    """The API prompt of a UI or API workflow (node types already checked), with the server's node replacements
+    applied as its /prompt route applies them."""
     if is_api_workflow(workflow):
         prompt = json.loads(json.dumps(workflow))
     elif is_ui_workflow(workflow):
-        unknown = sorted({n["type"] for n in workflow["nodes"]
-                          if n["type"] not in nodes.NODE_CLASS_MAPPINGS
-                          and n["type"] not in ("Note", "MarkdownNote", "Reroute", "PrimitiveNode")})
-        if unknown:
-            raise RunError("the workflow uses node types that are not installed: " + ", ".join(unknown) +
-                           " (install the packs that provide them; add --all-custom-nodes to load the packs in "
-                           "ComfyUI's custom_nodes folder)")
         try:
-            prompt = ui_to_api(workflow, *registry_widgets(nodes))
+            prompt = ui_to_api(workflow, *registry_widgets(booted.nodes))
         except WorkflowFormatError as e:
             raise RunError(f"cannot convert the UI workflow: {e}", EXIT_USAGE)
     else:
-        raise RunError("not a ComfyUI workflow: expected the UI format (`nodes`, `links`) or the API format "
-                       "({id: {class_type, inputs}})", EXIT_USAGE)
-    unknown = sorted({n["class_type"] for n in prompt.values() if n["class_type"] not in nodes.NODE_CLASS_MAPPINGS})
-    if unknown:
-        raise RunError("the workflow uses node types that are not installed: " + ", ".join(unknown) +
-                       " (add --all-custom-nodes to load the packs in ComfyUI's custom_nodes folder)")
+        raise RunError(NOT_A_WORKFLOW, EXIT_USAGE)
+    refuse_missing(missing_node_types(prompt, booted), booted)
+    booted.host.apply_node_replacements(booted.server, prompt)
     return prompt
-
-
-# ------------------------------------------------------------------------------------------------------ execute
-class _Progress:
-    """Stands in for ComfyUI's server: prints each node as it runs and a step bar for samplers."""
-
-    def __init__(self, prompt: dict, quiet: bool):
-        self.client_id = "run_workflow"
-        self.last_node_id = None
-        self.prompt = prompt
-        self.quiet = quiet
-        self.done = 0
-        self.bar = None
-        self.bar_node = None
-        self.errors = []
-
-    def send_sync(self, event, data, sid=None):
-        if event == "executing" and data.get("node") is not None:
-            self._close_bar()
-            self.done += 1
-            node_id = str(data["node"])
-            kind = self.prompt.get(node_id, {}).get("class_type", "?")
-            self._print(f"[{self.done}/{len(self.prompt)}] node {node_id}: {kind}")
-        elif event == "execution_cached" and data.get("nodes"):
-            self.done += len(data["nodes"])
-        elif event == "execution_error":
-            self.errors.append(data)
-
-    def send_progress_text(self, *args, **kwargs):
-        pass
-
-    def hook(self, value, total, preview=None, node_id=None):
-        if self.quiet:
-            return
-        from tqdm import tqdm
-        if self.bar is None or self.bar_node != node_id or self.bar.total != total:
-            self._close_bar()
-            self.bar = tqdm(total=total, desc="  steps", unit="step", leave=False, file=sys.stderr, dynamic_ncols=True)
-            self.bar_node = node_id
-        self.bar.update(value - self.bar.n)
-
-    def _close_bar(self):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    def _print(self, text):
-        if not self.quiet:
-            print(text, file=sys.stderr, flush=True)
-
-
-def output_files(history: dict, output_dir: str) -> list[str]:
-    files = []
-    for ui in history.get("outputs", {}).values():
-        for items in ui.values():
-            for item in items if isinstance(items, list) else []:
-                if isinstance(item, dict) and item.get("type") == "output" and "filename" in item:
-                    files.append(os.path.join(output_dir, item.get("subfolder", ""), item["filename"]))
-    return files
-
-
-def execute(prompt: dict, extra_data: dict, quiet: bool) -> list[str]:
-    import comfy.utils
-    import execution
-    import folder_paths
-    prompt_id = str(uuid.uuid4())
-    valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt(prompt_id, prompt, None))
-    if not valid:
-        lines = [f"the workflow failed ComfyUI's validation: {error.get('message')} {error.get('details', '')}".strip()]
-        for node_id, info in (node_errors or {}).items():
-            for e in info.get("errors", []):
-                lines.append(f"  node {node_id} ({info.get('class_type')}): {e.get('message')}: {e.get('details')}")
-        raise RunError("\n".join(lines))
-    server = _Progress(prompt, quiet)
-    comfy.utils.set_progress_bar_global_hook(server.hook)
-    comfy.utils.set_progress_bar_enabled(False)  # our bar replaces the samplers' own tqdm output (public setter)
-    executor = host_features().prompt_executor(server)
-    executor.execute(prompt, prompt_id, {**extra_data, "client_id": server.client_id}, outputs)
-    server._close_bar()
-    if not executor.success:
-        errors = server.errors or [d for e, d in executor.status_messages if e == "execution_error"]
-        if errors:
-            e = errors[0]
-            tb = "".join(e.get("traceback") or [])
-            raise RunError(f"node {e.get('node_id')} ({e.get('node_type')}) failed: {e.get('exception_type')}: "
-                           f"{e.get('exception_message')}\n{tb}")
-        raise RunError("the workflow failed (interrupted)")
-    return output_files(executor.history_result, folder_paths.get_output_directory())
 
 
 # ---------------------------------------------------------------------------------------------------------- main
@@ -260,6 +173,10 @@ def parse_args(argv):
     p.add_argument("--models", metavar="DIR", action="append", default=[],
                    help="extra models root, searched first: DIR/checkpoints, DIR/loras, DIR/controlnet, DIR/vae, "
                         "DIR/animatediff_models, DIR/animatediff_motion_lora, ... (repeatable)")
+    p.add_argument("--extra-model-paths-config", metavar="FILE", action="append", default=[],
+                   help="an extra_model_paths.yaml of ComfyUI's format (model folders, custom_nodes folders), as "
+                        "main.py's option of this name; ComfyUI's own extra_model_paths.yaml is always read "
+                        "(repeatable)")
     p.add_argument("--output", metavar="DIR", default="output", help="where the outputs go (default: ./output)")
     p.add_argument("--input", metavar="DIR", help="ComfyUI input folder for LoadImage / LoadVideo (default: "
                                                   "ComfyUI's input/, or the folder of --image / --video)")
@@ -283,8 +200,13 @@ def parse_args(argv):
                         "entries of its loader nodes; UI-format workflows) into the folder ComfyUI loads them from, "
                         "checking each file's SHA-256 where the link gives it; https only, existing files untouched")
     p.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is available")
-    p.add_argument("--all-custom-nodes", action="store_true", help="also load the other packs in ComfyUI's "
-                                                                   "custom_nodes folder")
+    packs = p.add_mutually_exclusive_group()
+    packs.add_argument("--all-custom-nodes", action="store_const", dest="custom_nodes", const="all", default="auto",
+                       help="always load every pack installed in ComfyUI's custom_nodes folders, as the web UI does "
+                            "(default: load them only when the workflow names node types that core ComfyUI and this "
+                            "pack do not provide)")
+    packs.add_argument("--no-custom-nodes", action="store_const", dest="custom_nodes", const="none",
+                       help="never load the other installed packs: core ComfyUI and this pack only")
     p.add_argument("--save-api", metavar="FILE", help="also write the final API prompt (after overrides) to FILE")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.add_argument("-v", "--verbose", action="store_true", help="show ComfyUI's log")
@@ -311,16 +233,21 @@ def run(argv=None) -> int:
                 workflow = json.load(f)
         except (OSError, ValueError) as e:
             raise RunError(f"cannot read the workflow {opts.workflow}: {e}", EXIT_USAGE)
-        for f in (opts.image, opts.video):
+        if not (is_api_workflow(workflow) or is_ui_workflow(workflow)):
+            raise RunError(f"{opts.workflow}: {NOT_A_WORKFLOW}", EXIT_USAGE)
+        for f in (opts.image, opts.video, *opts.extra_model_paths_config):
             if f and not os.path.isfile(f):
                 raise RunError(f"no such file: {f}", EXIT_USAGE)
         comfyui = find_comfyui(opts.comfyui)
         output_dir = os.path.abspath(opts.output)
         os.makedirs(output_dir, exist_ok=True)
-        nodes = boot(comfyui, opts.cpu, output_dir, _input_dir(opts), [os.path.abspath(m) for m in opts.models],
-                     opts.all_custom_nodes)
-        prompt = to_api(workflow, nodes)
-        for change in apply_overrides(prompt, opts, nodes):
+        booted = boot(comfyui, opts.cpu, output_dir, _input_dir(opts), [os.path.abspath(m) for m in opts.models],
+                      opts.quiet, [os.path.abspath(c) for c in opts.extra_model_paths_config])
+        if opts.custom_nodes == "all":
+            load_installed_packs(booted)
+        workflow = check_node_types(workflow, booted, opts.custom_nodes, opts.quiet)
+        prompt = to_api(workflow, booted)
+        for change in apply_overrides(prompt, opts, booted.nodes):
             logging.info("override: %s", change)
         if opts.save_api:
             with open(opts.save_api, "w", encoding="utf-8") as f:
@@ -331,8 +258,9 @@ def run(argv=None) -> int:
             missing = missing_files(prompt)
         if missing:
             raise RunError(missing_report(missing, workflow), EXIT_MISSING)
+        outputs = validate(booted, prompt)
         extra = {"extra_pnginfo": {"workflow": workflow}} if is_ui_workflow(workflow) else {}
-        files = execute(prompt, extra, opts.quiet)
+        files = execute(booted, prompt, extra, outputs)
     except RunError as e:
         print(f"run_workflow: error: {e}", file=sys.stderr)
         return e.status

@@ -2,6 +2,7 @@
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -31,16 +32,32 @@ def test_help_lists_the_overrides(tmp_path):
         assert option in result.stdout
 
 
+def comfyui_tree(comfyui: str, root) -> str:
+    """A ComfyUI folder that runs the host's code without touching the host: its top-level modules copied (ComfyUI
+    finds its folders from `folder_paths.py`'s real path), its packages linked, its own custom_nodes, user, input,
+    output and temp folders."""
+    tree = root / "ComfyUI"
+    tree.mkdir(parents=True)
+    own = ("custom_nodes", "user", "input", "output", "temp")
+    for entry in os.listdir(comfyui):
+        source = os.path.join(comfyui, entry)
+        if entry in own or entry.startswith(".") or entry == "__pycache__":
+            continue
+        if entry.endswith(".py") and os.path.isfile(source):
+            shutil.copy2(source, tree / entry)
+        else:
+            os.symlink(source, tree / entry)
+    for entry in own:
+        (tree / entry).mkdir()
+    return str(tree)
+
+
 def linked_install(comfyui: str, root) -> str:
     """A ComfyUI folder whose custom_nodes/ holds this pack as a symlink (a common install of a pack under
-    development), without touching the real ComfyUI: its other entries are links to the real ones."""
-    tree = root / "ComfyUI"
-    (tree / "custom_nodes").mkdir(parents=True)
-    for entry in os.listdir(comfyui):
-        if entry != "custom_nodes":
-            os.symlink(os.path.join(comfyui, entry), tree / entry)
-    os.symlink(PACK_DIR, tree / "custom_nodes" / "comfyui-animatelcm")
-    return str(tree / "custom_nodes" / "comfyui-animatelcm")
+    development), without touching the real ComfyUI (comfyui_tree)."""
+    tree = comfyui_tree(comfyui, root)
+    os.symlink(PACK_DIR, os.path.join(tree, "custom_nodes", "comfyui-animatelcm"))
+    return os.path.join(tree, "custom_nodes", "comfyui-animatelcm")
 
 
 def test_renders_animatelcm_workflow(host, tmp_path):
@@ -57,6 +74,7 @@ def test_renders_animatelcm_workflow(host, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("COMFYUI_PATH", "PWD")}
     result = subprocess.run(["bash", "-c", shell], env=env, capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stderr[-4000:]
+    assert not import_failures(result.stderr), result.stderr[-4000:]
     files = result.stdout.split()
     assert len(files) == 1 and files[0].endswith(".webp") and os.path.isfile(files[0]), result.stdout
     assert os.path.commonpath([files[0], str(out)]) == str(out)
@@ -99,3 +117,137 @@ def test_missing_model_stops_before_any_work(host, tmp_path):
     assert "node 3" in result.stderr and "ALCM_LoadMotionModel" in result.stderr
     assert "[1/" not in result.stderr, "a node ran before the check"
     assert not any(files for _, _, files in os.walk(out))
+
+
+# ------------------------------------------------------------------------------------- packs, server, messages
+FAILURE_MARKS = ("IMPORT FAILED", "Cannot import", "Error while calling comfy_entrypoint", "Failed to execute startup")
+
+
+def import_failures(log: str) -> list[str]:
+    """Lines of a runner's log where ComfyUI reports a node module (core or pack) that did not load."""
+    return [line for line in log.splitlines() if any(mark in line for mark in FAILURE_MARKS)]
+
+
+SERVER_PACK = '''"""Test pack: needs ComfyUI's server at import (a route, the prompt queue), as VideoHelperSuite does."""
+import os
+
+import server
+
+if not os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(__file__)), "prestartup.done")):
+    raise RuntimeError("prestartup_script.py did not run before the pack was imported")
+QUEUE = server.PromptServer.instance.prompt_queue
+
+
+@server.PromptServer.instance.routes.get("/alcm_test/ping")
+async def ping(request):
+    return server.web.json_response({"ok": True})
+
+
+class Requeue:
+    CATEGORY = "testing"
+    FUNCTION = "run"
+    RETURN_TYPES = ("IMAGE",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"image": ("IMAGE",), "pass_number": ("INT", {"default": 0})}}
+
+    def run(self, image, pass_number):
+        instance = server.PromptServer.instance
+        instance.send_sync("alcm_test", {"pass": pass_number})
+        if pass_number == 0:  # queue the running prompt once more, as VideoHelperSuite's batch manager does
+            item = list(next(iter(QUEUE.currently_running.values())))
+            prompt = {k: dict(v, inputs=dict(v["inputs"])) for k, v in item[2].items()}
+            for node in prompt.values():
+                if node["class_type"] == "ALCMTest_Requeue":
+                    node["inputs"]["pass_number"] = 1
+            item[:3] = [-instance.number, "requeued", prompt]
+            instance.number += 1
+            QUEUE.put(tuple(item))
+        return (image * 0 + pass_number,)
+
+
+NODE_CLASS_MAPPINGS = {"ALCMTest_Requeue": Requeue}
+'''
+PRESTARTUP = '''import os
+open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "prestartup.done"), "w").close()
+'''
+
+
+def test_loads_installed_packs_that_need_the_server(host, tmp_path):
+    """Default loading: the workflow names a type neither core nor this pack has, so the installed packs load as the
+    web UI loads them: the prestartup script first, then a pack that reads `PromptServer.instance` and registers a
+    route at import and requeues the running prompt (run until the queue is empty: two passes, two images); core's
+    GetImageSize reports through the server. No node module of core or pack fails to import."""
+    tree = comfyui_tree(_comfyui(host), tmp_path)
+    pack = os.path.join(tree, "custom_nodes", "alcm_test_serverpack")
+    os.makedirs(pack)
+    for name, text in (("__init__.py", SERVER_PACK), ("prestartup_script.py", PRESTARTUP)):
+        with open(os.path.join(pack, name), "w") as f:
+            f.write(text)
+    prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 16, "height": 8, "batch_size": 1, "color": 0}},
+              "2": {"class_type": "GetImageSize", "inputs": {"image": ["1", 0]}},
+              "3": {"class_type": "EmptyImage", "inputs": {"width": ["2", 0], "height": ["2", 1], "batch_size": 1,
+                                                           "color": 255}},
+              "4": {"class_type": "ALCMTest_Requeue", "inputs": {"image": ["3", 0], "pass_number": 0}},
+              "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "server_pack"}}}
+    workflow = tmp_path / "server_pack.json"
+    workflow.write_text(json.dumps(prompt))
+    result = _run([RUNNER, str(workflow), "--comfyui", tree, "--output", str(tmp_path / "out"), "--cpu", "-v"],
+                  cwd=tmp_path, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert import_failures(result.stderr) == [], result.stderr[-4000:]
+    assert "loading the packs installed in ComfyUI's custom_nodes folders: the workflow uses ALCMTest_Requeue" \
+        in result.stderr
+    assert "node 2: GetImageSize" in result.stderr
+    files = result.stdout.split()
+    assert len(files) == 2 and all(os.path.isfile(f) for f in files), result.stdout
+
+    from PIL import Image
+    with Image.open(files[0]) as first, Image.open(files[1]) as second:
+        assert first.size == second.size == (16, 8)
+        assert first.getextrema() == ((0, 0),) * 3 and second.getextrema() == ((255, 255),) * 3  # passes 0 and 1
+
+
+def _ui(*nodes) -> dict:
+    return {"version": 0.4, "links": [], "nodes": [{"id": node_id, "type": kind, "mode": mode, "inputs": [],
+                                                    "outputs": [], "widgets_values": []} for node_id, kind, mode in nodes]}
+
+
+def test_missing_node_types_name_their_packs(host, tmp_path):
+    """Node types that are not installed: each is reported with its nodes and the pack that provides it (built-in
+    table, ComfyUI-Manager's cached node map), installed-but-broken and disabled packs said so; muted nodes and
+    notes need nothing; where ComfyUI has node replacements (0.33), a replaced old type is not missing."""
+    comfyui = _comfyui(host)
+    tree = comfyui_tree(comfyui, tmp_path)
+    broken = os.path.join(tree, "custom_nodes", "ComfyUI-VideoHelperSuite")
+    os.makedirs(broken)
+    with open(os.path.join(broken, "__init__.py"), "w") as f:
+        f.write("raise ImportError('broken on purpose by the test')\n")
+    disabled = os.path.join(tree, "custom_nodes", ".disabled", "comfyui-kjnodes@1_5_0")
+    os.makedirs(disabled)
+    cache = os.path.join(tree, "user", "default", "ComfyUI-Manager", "cache")
+    os.makedirs(cache)
+    with open(os.path.join(cache, "1514988643_extension-node-map.json"), "w") as f:
+        json.dump({"https://github.com/alcm-test/mystery-pack": [["ALCMTest_Mystery"], {"title_aux": "Mystery"}]}, f)
+    workflow = tmp_path / "missing.json"
+    workflow.write_text(json.dumps(_ui((3, "ALCMTest_Mystery", 0), (4, "SDV_img2vid_Conditioning", 0),
+                                       (5, "GetImageSizeAndCount", 0), (6, "Note", 0), (7, "VHS_VideoCombine", 0),
+                                       (8, "ADE_UseEvolvedSampling", 2), (9, "VHS_VideoCombine", 0))))
+    result = _run([RUNNER, str(workflow), "--comfyui", tree, "--output", str(tmp_path / "out"), "--cpu"],
+                  cwd=tmp_path, timeout=600)
+    assert result.returncode == 1, result.stderr[-4000:]
+    err = result.stderr
+    assert "  - node 3 (ALCMTest_Mystery): Mystery, https://github.com/alcm-test/mystery-pack\n" in err
+    assert (f"  - node 5 (GetImageSizeAndCount): ComfyUI-KJNodes, https://github.com/kijai/ComfyUI-KJNodes "
+            f"(installed but disabled: {disabled})\n") in err
+    assert ("  - nodes 7, 9 (VHS_VideoCombine): ComfyUI-VideoHelperSuite, https://github.com/Kosinkadink/"
+            f"ComfyUI-VideoHelperSuite (installed in {broken}, but it failed to import: its error is in the log "
+            "above)\n") in err
+    assert "broken on purpose by the test" in err and "1 of them failed to import" in err
+    assert "ADE_UseEvolvedSampling" not in err and "(Note)" not in err
+    if os.path.isfile(os.path.join(comfyui, "comfy_extras", "nodes_replacements.py")):
+        assert "SDV_img2vid_Conditioning" not in err  # replaced by SVD_img2vid_Conditioning, as /prompt would
+    else:
+        assert "  - node 4 (SDV_img2vid_Conditioning): no pack known to provide it" in err
+    assert [line for line in import_failures(err) if "ComfyUI-VideoHelperSuite" not in line] == []

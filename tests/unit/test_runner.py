@@ -104,3 +104,105 @@ def test_finds_comfyui_when_the_pack_is_a_symlink_in_custom_nodes(tmp_path, monk
         return  # this checkout itself sits in a ComfyUI's custom_nodes/
     with pytest.raises(run_workflow.RunError, match="ComfyUI not found"):
         run_workflow.find_comfyui(None)
+
+
+# --------------------------------------------------------------------------------- which packs the runner loads
+class _Booted:
+    """What check_node_types reads of a booted ComfyUI: the registry, 0.33's replaceable old types, the packs."""
+
+    def __init__(self, tmp_path, registry, installed, replaceable=()):
+        self.nodes = SimpleNamespace(NODE_CLASS_MAPPINGS=dict.fromkeys(registry))
+        self.host = SimpleNamespace(replaceable_node_types=lambda server: set(replaceable))
+        self.server = None
+        self.installed = installed  # the node types the installed packs would register
+        self.packs_loaded, self.failed_packs, self.pack_count = False, set(), 2
+        self.loads = 0
+        self.custom = tmp_path / "custom_nodes"
+        self.custom.mkdir(exist_ok=True)
+
+    def custom_node_dirs(self):
+        return [str(self.custom)]
+
+    def user_dir(self):
+        return str(self.custom.parent / "user")
+
+
+@pytest.fixture
+def fake_loading(monkeypatch):
+    def load(booted):
+        booted.loads += 1
+        booted.packs_loaded = True
+        booted.nodes.NODE_CLASS_MAPPINGS.update(dict.fromkeys(booted.installed))
+    monkeypatch.setattr(run_workflow, "load_installed_packs", load)
+
+
+def _api(*types):
+    return {str(i + 1): {"class_type": kind, "inputs": {}} for i, kind in enumerate(types)}
+
+
+def test_custom_node_flags():
+    assert _opts().custom_nodes == "auto"
+    assert _opts("--all-custom-nodes").custom_nodes == "all"
+    assert _opts("--no-custom-nodes").custom_nodes == "none"
+    with pytest.raises(SystemExit):
+        _opts("--all-custom-nodes", "--no-custom-nodes")
+
+
+def test_installed_packs_load_only_when_the_workflow_needs_them(tmp_path, fake_loading, capsys):
+    booted = _Booted(tmp_path, ["KSampler", "ALCM_Sampler"], ["VHS_VideoCombine"])
+    run_workflow.check_node_types(_api("KSampler", "ALCM_Sampler"), booted, "auto", quiet=False)
+    assert booted.loads == 0  # core and this pack suffice
+    run_workflow.check_node_types(_api("KSampler", "VHS_VideoCombine"), booted, "auto", quiet=False)
+    assert booted.loads == 1 and "VHS_VideoCombine" in capsys.readouterr().err
+    run_workflow.check_node_types(_api("VHS_VideoCombine"), booted, "auto", quiet=False)
+    assert booted.loads == 1  # once per run
+
+
+def test_no_custom_nodes_refuses_and_names_the_pack(tmp_path, fake_loading):
+    booted = _Booted(tmp_path, ["KSampler"], ["VHS_VideoCombine"])
+    (booted.custom / "ComfyUI-VideoHelperSuite").mkdir()
+    with pytest.raises(run_workflow.RunError) as e:
+        run_workflow.check_node_types(_api("KSampler", "VHS_VideoCombine"), booted, "none", quiet=True)
+    assert booted.loads == 0 and e.value.status == 1
+    assert "node 2 (VHS_VideoCombine): ComfyUI-VideoHelperSuite, https://github.com/Kosinkadink/" in str(e.value)
+    assert "not loaded: --no-custom-nodes" in str(e.value)
+
+
+def test_still_missing_after_loading_is_refused(tmp_path, fake_loading):
+    booted = _Booted(tmp_path, ["KSampler"], ["VHS_VideoCombine"])
+    with pytest.raises(run_workflow.RunError, match=r"node 3 \(ADE_UseEvolvedSampling\): ComfyUI-AnimateDiff-Evolved"):
+        run_workflow.check_node_types(_api("KSampler", "VHS_VideoCombine", "ADE_UseEvolvedSampling"), booted,
+                                      "auto", quiet=True)
+    assert booted.loads == 1
+
+
+def test_replaced_old_types_are_not_missing(tmp_path, fake_loading):
+    """0.33's server replaces old node types (its node-replacement registry) before validation, as /prompt does."""
+    booted = _Booted(tmp_path, ["KSampler"], [], replaceable=["SDV_img2vid_Conditioning"])
+    run_workflow.check_node_types(_api("SDV_img2vid_Conditioning"), booted, "auto", quiet=True)
+    assert booted.loads == 0
+
+
+def test_the_converter_sees_the_loaded_packs(tmp_path, fake_loading, monkeypatch):
+    """The converter step (other AnimateDiff packs' workflows) runs after the installed packs are loaded, with their
+    node types available, and before the missing-type check."""
+    seen = []
+
+    def convert(workflow, available):
+        seen.append(set(available))
+        return _api("KSampler")
+    monkeypatch.setattr(run_workflow, "convert_workflow_step", convert)
+    booted = _Booted(tmp_path, ["KSampler"], ["VHS_VideoCombine"])
+    assert run_workflow.check_node_types(_api("ADE_UseEvolvedSampling"), booted, "auto", True) == _api("KSampler")
+    assert seen == [{"KSampler", "VHS_VideoCombine"}]
+
+
+def test_bad_files_stop_before_comfyui_is_looked_up(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(run_workflow, "find_comfyui", lambda path: pytest.fail("looked for ComfyUI"))
+    workflow = tmp_path / "w.json"
+    workflow.write_text(json.dumps(_api("KSampler")))
+    assert run_workflow.run([str(workflow), "--extra-model-paths-config", str(tmp_path / "none.yaml")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "other.json").write_text(json.dumps({"nodes": "not a list"}))
+    assert run_workflow.run([str(tmp_path / "other.json")]) == 2
+    assert "not a ComfyUI workflow" in capsys.readouterr().err
