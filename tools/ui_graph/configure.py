@@ -92,7 +92,7 @@ def configure_node(node: Node, workflow: Workflow, definitions: Definitions, fro
     state.outputs = _merge_outputs(node, layout)
     state.widgets = packs.fresh_widgets(node.type, [Widget(**vars(w)) for w in layout.widgets], definition,
                                         frontend)
-    state.title = node.title or (definition or {}).get("display_name") or None
+    state.title = node.title or (None if definition is None else definition.get("display_name") or node.type)
     values = node.widgets_values
     if isinstance(values, (list, dict)):
         values = migrate_values(layout, values, frontend)

@@ -145,8 +145,10 @@ def ordered_inputs(definition: dict) -> list[tuple[str, object]]:
     return out + [(n, s) for n, (s, _) in merged.items() if n not in seen]
 
 
-def _is_widget(kind: str, options: dict) -> bool:
+def _is_widget(kind: str, options: dict, frontend: Frontend) -> bool:
     wtype = options.get("widgetType") or kind
+    if wtype == DYNAMIC_COMBO and frontend.version < (1, 28, 0):
+        return False  # 1.27 has no dynamic widgets: a socket
     return (wtype in CORE_WIDGET_TYPES or wtype in PACK_WIDGET_TYPES) and not options.get("forceInput")
 
 
@@ -191,7 +193,7 @@ def dynamic_widgets(combo: Widget, frontend: Frontend) -> list[Widget]:
     for section in ("required", "optional"):
         for key, spec in ((added or {}).get(section) or {}).items():
             kind, options, choices = spec_parts(spec)
-            if _is_widget(kind, options):
+            if _is_widget(kind, options, frontend):
                 out += _widgets_for(f"{combo.name}.{key}", kind, options, choices, frontend)
     return out
 
@@ -213,14 +215,14 @@ def layout_from_definition(definition: dict, frontend: Frontend) -> Layout:
     widgets, sockets, widget_sockets, migrate = [], [], [], []
     for name, spec in ordered_inputs(definition):
         kind, options, choices = spec_parts(spec)
-        if _is_widget(kind, options):
+        if _is_widget(kind, options, frontend):
             widgets += _widgets_for(name, kind, options, choices, frontend)
             widget_sockets.append(SlotDef(name, kind, widget=True))
         else:
             sockets.append(SlotDef(name, kind))
     for name, (spec, _) in v2_inputs(definition).items():
         kind, options, _ = spec_parts(spec)
-        has_widget = _is_widget(kind, options)
+        has_widget = _is_widget(kind, options, frontend)
         if has_widget or options.get("forceInput"):
             migrate.append((name, bool(options.get("forceInput")), options.get(CONTROL), has_widget,
                             name in ("seed", "noise_seed")))
