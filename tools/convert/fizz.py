@@ -122,17 +122,19 @@ def _evaluate_all(s, node, texts: dict, pw: dict, max_frames) -> dict:
 
 
 def _keyframes(s, node, texts: dict, frames) -> dict:
-    """The frames FizzNodes interpolates between, within [0, frames) (when the length is known here)."""
-    keep = {}
-    for frame in sorted(texts):
-        inside = frame >= 0 and (frames is None or frame < frames)
-        if inside:
-            keep[frame] = texts[frame]
-            continue
-        below = [f for f in keep]
-        if frames is not None and frame >= frames and below and texts[frame] == keep[below[-1]]:
-            continue  # a key past the end holding the last prompt changes nothing
-        s.not_reproduced(node, "text", f"{frame}: {texts[frame]!r}", "a key outside the video's frames")
+    """The keys within [0, frames) (all, when the length is not known here). Frames before the end blend towards
+    the first key past it: reproduced only when that key holds the last prompt; keys after it change nothing."""
+    keep = {f: t for f, t in texts.items() if f >= 0 and (frames is None or f < frames)}
+    for frame in sorted(f for f in texts if f < 0):
+        s.not_reproduced(node, "text", f"{frame}: {texts[frame]!r}", "a negative key")
+    past = sorted(f for f in texts if frames is not None and f >= frames)
+    if past:
+        last = keep[max(keep)] if keep else None
+        if texts[past[0]] != last:
+            s.not_reproduced(node, "text", f"{past[0]}: {texts[past[0]]!r}", "the last frames blend towards a key "
+                             "past the video's end")
+        if past[1:]:
+            s.note(node, f"keys {past[1:]} lie past the video's end and change nothing", "text")
     return keep
 
 
