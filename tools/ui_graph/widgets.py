@@ -289,7 +289,7 @@ def restore_values(widgets: list[Widget], values, frontend: Frontend, where: str
     if isinstance(values, dict):
         if frontend.dict_values_positional:  # widgets_values[i] of a dict: undefined unless a key is "i"
             for i, w in enumerate(saved):
-                w.value = values.get(str(i), UNDEFINED)
+                _assign_undefined_aware(w, values.get(str(i), UNDEFINED))
         return
     if not isinstance(values, list):
         return
@@ -308,6 +308,17 @@ def restore_values(widgets: list[Widget], values, frontend: Frontend, where: str
         if missing:
             notes.append(f"{where}: no saved value for " + ", ".join(f"{w.name} (default {w.value!r})"
                                                                       for w in missing) + " (the file predates them)")
+
+
+def _assign_undefined_aware(w: Widget, value) -> None:
+    """How 1.48's widgets take an undefined value: a combo keeps its own, a multiline text box shows "undefined",
+    the others become undefined (checked in the running frontend)."""
+    if value is not UNDEFINED:
+        w.value = value
+    elif w.kind == "STRING" and w.options.get("multiline"):
+        w.value = "undefined"
+    elif w.kind not in ("COMBO", DYNAMIC_COMBO):
+        w.value = UNDEFINED
 
 
 def process_dynamic_prompt(text: str, choose) -> str:
