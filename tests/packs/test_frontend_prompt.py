@@ -25,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "comfyui"))
 
-from pack_hosts import comfyui_version, pack_host  # noqa: E402
+from pack_hosts import pack_host  # noqa: E402
 from tools.ui_graph import convert  # noqa: E402
 from tools.ui_graph.frontend import frontend_for  # noqa: E402
 from tools.ui_graph import packs as pack_widgets  # noqa: E402
