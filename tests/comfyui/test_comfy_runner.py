@@ -109,7 +109,8 @@ def test_missing_model_stops_before_any_work(host, tmp_path):
             os.symlink(os.path.join(cache, folder, name), models / folder / name)
     out = tmp_path / "out"
     result = _run(["-m", "tools.run_workflow", os.path.join("workflows", "api", "animatelcm_t2v.json"),
-                   "--comfyui", _comfyui(host), "--models", str(models), "--output", str(out), "--cpu"],
+                   "--comfyui", comfyui_tree(_comfyui(host), tmp_path), "--models", str(models), "--output", str(out),
+                   "--cpu"],
                   cwd=PACK_DIR, timeout=300)
     assert result.returncode == 3, result.stderr[-3000:]
     assert MISSING[1] in result.stderr and str(models / MISSING[0]) in result.stderr, result.stderr
