@@ -74,7 +74,9 @@ def publish_call(executor, model, conds, x_in, timestep, model_options):
 
 
 def publish_window_info(model) -> None:
-    """Register both wrappers on `model` (a clone the caller owns)."""
+    """Register both wrappers on `model` (a clone the caller owns), unless it has them already."""
     wrappers = comfy.patcher_extension.WrappersMP
+    if model.get_wrappers(wrappers.CALC_COND_BATCH, WINDOW_INFO_KEY):
+        return
     model.add_wrapper_with_key(wrappers.PREDICT_NOISE, WINDOW_INFO_KEY, note_video_length)
     model.add_wrapper_with_key(wrappers.CALC_COND_BATCH, WINDOW_INFO_KEY, publish_call)
