@@ -39,8 +39,8 @@ from tools.model_files import download_missing, missing_files, missing_report  #
 from tools.overrides import apply_overrides  # noqa: E402
 from tools.pack_index import build_index, needed_node_types, unknown_types_report  # noqa: E402
 from tools.runner_server import execute, validate  # noqa: E402
-from tools.workflow_api import (WorkflowFormatError, is_api_workflow, is_ui_workflow, node_definition,  # noqa: E402
-                                required_widget_count, ui_to_api, widget_names)
+from tools.ui_graph import WorkflowFormatError, convert, installed_frontend_version  # noqa: E402
+from tools.workflow_api import is_api_workflow, is_ui_workflow, node_definition  # noqa: E402
 
 NOT_A_WORKFLOW = ("not a ComfyUI workflow: expected the UI format (`nodes`, `links`) or the API format "
                   "({id: {class_type, inputs}})")
@@ -134,26 +134,21 @@ def registry_definitions(nodes):
     return definition
 
 
-def registry_widgets(nodes):
-    """(widget names, required widget count) lookups from the live node definitions."""
-    definition = registry_definitions(nodes)
-
-    def names(kind):
-        d = definition(kind)
-        return None if d is None else widget_names(d)
-    return names, lambda kind: required_widget_count(definition(kind))
-
-
 def to_api(workflow: dict, booted) -> dict:
-    """The API prompt of a UI or API workflow (node types already checked), with the server's node replacements
-    applied as its /prompt route applies them."""
+    """The API prompt of a UI or API workflow (node types already checked): a UI workflow converted as the frontend
+    this ComfyUI serves would queue it (tools/ui_graph); the server's node replacements applied as its /prompt route
+    applies them."""
     if is_api_workflow(workflow):
         prompt = json.loads(json.dumps(workflow))
     elif is_ui_workflow(workflow):
         try:
-            prompt = ui_to_api(workflow, *registry_widgets(booted.nodes))
+            conversion = convert(workflow, definitions=registry_definitions(booted.nodes),
+                                 frontend=installed_frontend_version())
         except WorkflowFormatError as e:
             raise RunError(f"cannot convert the UI workflow: {e}", EXIT_USAGE)
+        prompt = conversion.prompt
+        for note in conversion.notes:  # what the frontend does silently (extra values ignored, defaults used, ...)
+            logging.info("workflow: %s", note)
     else:
         raise RunError(NOT_A_WORKFLOW, EXIT_USAGE)
     refuse_missing(missing_node_types(prompt, booted), booted)
