@@ -1,7 +1,7 @@
-"""The frontend is the ground truth of UI-to-API: each test workflow (tests/fixtures/ui_workflows, written by hand) is
-loaded into the real frontend in headless Chromium and the prompt it would queue (`app.graphToPrompt()`) is compared
-with tools/ui_graph's conversion of the same file, with the same node definitions (the server's /object_info):
-equal node for node (execution ids), input for input, title for title.
+"""The frontend is the ground truth of UI-to-API: each test workflow (tests/fixtures/ui_workflows, written by hand,
+and the shipped workflows/*.json) is loaded into the real frontend in headless Chromium and the prompt it would
+queue (`app.graphToPrompt()`) is compared with tools/ui_graph's conversion of the same file, with the same node
+definitions (the server's /object_info): equal node for node (execution ids), input for input, title for title.
 
 Frontends: the host's bundled one, and on the 0.33 host also comfyui-frontend-package 1.58.1 when installed
 (ALCM_EXTRA_FRONTEND: a `pip install --target DIR comfyui-frontend-package==1.58.1` folder). One server per frontend
@@ -34,8 +34,10 @@ from web_ui import browser_on, get_json, needs_chromium, server_process  # noqa:
 
 import frontend_synthetic  # noqa: E402  (tests/fixtures)
 
-WORKFLOWS = sorted(glob.glob(os.path.join(REPO, "tests", "fixtures", "ui_workflows", "*.json")))
-NAMES = [os.path.splitext(os.path.basename(p))[0] for p in WORKFLOWS]
+# the hand-written test workflows, and the pack's shipped ones
+WORKFLOWS = sorted(glob.glob(os.path.join(REPO, "tests", "fixtures", "ui_workflows", "*.json"))) + \
+    sorted(glob.glob(os.path.join(REPO, "workflows", "*.json")))
+NAMES = [("shipped-" if "fixtures" not in p else "") + os.path.splitext(os.path.basename(p))[0] for p in WORKFLOWS]
 pytestmark = needs_chromium()
 
 LOAD = """(async () => {

@@ -10,10 +10,14 @@ the running frontend (tests/packs/test_frontend_prompt.py):
 - later releases renumber subgraph nodes whose ids collide with others on load (execution ids change with them);
 - from 1.28 a subgraph node's `properties.proxyWidgets` (widgets promoted without a subgraph input) are migrated,
   each to the value the host saved for it; 1.27 ignores them;
-- how `widgets_values` of an older layout are realigned (`migrateWidgetsValues`) differs in 1.27, 1.4x and 1.5x,
-  and 1.4x reads a dict-shaped `widgets_values` (VideoHelperSuite) positionally, as undefined values.
+- how `widgets_values` of an older layout are realigned (`migrateWidgetsValues`) differs in 1.27, 1.4x and 1.5x;
+  1.4x reads a dict-shaped `widgets_values` (VideoHelperSuite) positionally, as undefined values, and 1.5x turns a
+  dict with one entry per widget input into the list of its values;
+- 1.27 configures subgraph definitions in file order (later ones leaf-first), looks a primitive's links up in the
+  root graph even inside a subgraph, has no dynamic combos, and sends a few core nodes' player widgets.
 
-Where a rule changed between 1.27 and 1.48 the exact release is not known: 1.28-1.47 are treated as 1.48.
+Where a rule changed between 1.27 and 1.48 the exact release is not known: 1.28-1.47 are treated as 1.48; 1.49 as
+1.48 and 1.50-1.57 as 1.58 for the realignment.
 """
 import re
 from dataclasses import dataclass
