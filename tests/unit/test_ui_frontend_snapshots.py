@@ -5,6 +5,7 @@ frontends (tests/packs/test_frontend_prompt.py checks the same against live fron
 import glob
 import json
 import os
+from datetime import datetime
 
 import pytest
 
@@ -33,8 +34,9 @@ def test_every_workflow_is_recorded_on_every_frontend():
 @pytest.mark.parametrize("version", sorted(SNAPSHOTS))
 @pytest.mark.parametrize("name", sorted(WORKFLOWS))
 def test_conversion_equals_the_frontends_prompt(version, name):
-    snapshot = SNAPSHOTS[version]
-    prompt = convert(_load(WORKFLOWS[name]), snapshot["definitions"].get, version).prompt
+    snapshot = SNAPSHOTS[version]  # %date:...% in file names: the day of the recording
+    now = datetime.fromisoformat(snapshot["recorded_at"])
+    prompt = convert(_load(WORKFLOWS[name]), snapshot["definitions"].get, version, now=now).prompt
     ours = {k: {"class_type": v["class_type"], "title": v.get("_meta", {}).get("title"), "inputs": v["inputs"]}
             for k, v in prompt.items()}
     assert ours == snapshot["prompts"][name]

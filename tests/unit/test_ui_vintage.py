@@ -146,3 +146,10 @@ def test_without_definitions_the_table_must_match():
     with pytest.raises(WorkflowFormatError, match="node 1 \\(EmptyLatentImage\\): 2 widget values for 3 widgets"):
         convert(_one_node("EmptyLatentImage", [64, 64]), table=table)
     assert UNDEFINED is not None
+
+
+def test_date_patterns_in_file_names():
+    from datetime import datetime
+    from tools.ui_graph.replace import format_date
+    assert format_date("yyyy-MM-dd hh:mm:ss yy d M/yyy", datetime(2026, 3, 4, 5, 6, 7)) == \
+        "2026-03-04 05:06:07 26 4 3/yyy"

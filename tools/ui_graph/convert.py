@@ -7,18 +7,22 @@
    value when the input stands for a widget; an input that leads nowhere keeps the widget value or is left out.
 3. Inputs linked to a node that is not in the prompt are dropped; array values are sent as {"__value__": [...]}.
 
+File names of save nodes get the frontend's %date:...% / %Node.widget% replacements (replace.py).
+
 Notes name what the frontend does silently: values past the last widget ignored, widgets the file predates given
 their defaults, Set/Get names that resolve to nothing.
 """
 import math
 import random
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from tools.ui_graph import virtual
 from tools.ui_graph.configure import Definitions, NodeState, configure_node
 from tools.ui_graph.frontend import Frontend, frontend_for
 from tools.ui_graph.model import (MODE_BYPASS, MODE_NEVER, Node, Workflow, WorkflowFormatError,
                                   deduplicate_subgraph_node_ids, parse_workflow)
+from tools.ui_graph.replace import apply_text_replacements, replaces_filename_prefix
 from tools.ui_graph.resolve import Resolver, build_exec_map
 from tools.ui_graph.subgraphs import promoted_widgets
 from tools.ui_graph.widgets import UNDEFINED, process_dynamic_prompt
@@ -40,6 +44,7 @@ class Session:
     promoted: dict = field(default_factory=dict)
     promoting: set = field(default_factory=set)
     overrides: dict = field(default_factory=dict)  # (id(instance node), inner node id) -> {widget: value}
+    now: datetime | None = None  # the time %date:...% replacements use (default: when converted)
 
     def state(self, node: Node) -> NodeState:
         key = id(node)
@@ -48,15 +53,16 @@ class Session:
         return self.states[key]
 
 
-def convert(ui: dict, definitions=None, frontend=None, table=None, choose=None, minimum=None) -> Conversion:
+def convert(ui: dict, definitions=None, frontend=None, table=None, choose=None, minimum=None,
+            now: datetime | None = None) -> Conversion:
     """Convert a UI-format workflow to the API format.
 
     `definitions(node_type)` returns the type's /object_info-style definition, or None for an unknown type; without
     it, `table(node_type)` gives widget names only (tools/widget_table.py; a saved list must then hold between
     `minimum(node_type)`, default all, and all of them). `frontend` is the frontend release to
     imitate (see frontend.py; default: the newest checked). `choose(options)` picks a dynamic-prompt option (the
-    frontend picks at random)."""
-    session = Session(parse_workflow(ui), Definitions(definitions, table, minimum), frontend_for(frontend))
+    frontend picks at random); `now` is the time for %date:...% in file names (default: now)."""
+    session = Session(parse_workflow(ui), Definitions(definitions, table, minimum), frontend_for(frontend), now=now)
     if session.frontend.dedupes_subgraph_node_ids:
         deduplicate_subgraph_node_ids(session.workflow)
     dtos = build_exec_map(session)
@@ -106,6 +112,9 @@ def _widget_inputs(session: Session, dto, pick) -> dict:
         value = overrides.get(w.name, w.value)
         if w.dynamic_prompts and isinstance(value, str):
             value = process_dynamic_prompt(value, pick)
+        if w.name == "filename_prefix" and isinstance(value, str) and replaces_filename_prefix(dto.node.type,
+                                                                                                session.frontend):
+            value = apply_text_replacements(session, value)
         inputs[w.name] = _wrap(value)
     return inputs
 

@@ -1,15 +1,17 @@
 """Nodes that exist only in the frontend and decide links the server never sees.
 
 - Reroute (the legacy node): its output is its input's link.
-- PrimitiveNode (the legacy frontend primitive): before queueing, its value is written into the widget of every
-  input its output links to directly (PrimitiveNode.applyToGraph); those inputs then carry that widget value.
+- PrimitiveNode (the legacy frontend primitive): before queueing, its value (with the text replacements of
+  replace.py when its "Run widget replace on values" property is on) is written into the widget of every input its
+  output links to directly (PrimitiveNode.applyToGraph); those inputs then carry that widget value.
 - KJNodes' Set/Get (web/js/setgetnodes.js): a GetNode stands for the link into the SetNode whose `Constant` equals
   its own. In its own graph the first such SetNode (in node order) is used; a GetNode inside a subgraph also sees
   SetNodes of the graphs above it (its graph first, then the graph that holds an instance of it, up to the root), and
   refuses a name that two SetNodes in that scope share. A name with no SetNode leaves the input unconnected.
 - Note / MarkdownNote: text only.
 """
-from tools.ui_graph.model import Graph, Link, Workflow, WorkflowFormatError
+from tools.ui_graph.model import Graph, Link, Workflow
+from tools.ui_graph.replace import apply_text_replacements
 
 REPLACE_PROPERTY = "Run widget replace on values"
 
@@ -96,10 +98,8 @@ def apply_primitives(session, graph: Graph) -> None:
         if not node.outputs[0].links or not values:
             continue
         value = values[0]
-        if node.properties.get(REPLACE_PROPERTY) and isinstance(value, str) and "%" in value:
-            raise WorkflowFormatError(
-                f"{node.describe()}: 'Run widget replace on values' with %...% patterns is done by the web UI only; "
-                f"export the API format from the web UI (Workflow > Export (API)) and run that file")
+        if node.properties.get(REPLACE_PROPERTY) and isinstance(value, str) and value:
+            value = apply_text_replacements(session, value, graph)
         for link in links:
             target = graph.node(link.target_id)
             if target is None:
