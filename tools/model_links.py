@@ -26,6 +26,7 @@ MODEL_INPUTS = {
     ("ALCM_ApplyMotionLoRA", "lora_name"): "animatediff_motion_lora",
     ("UpscaleModelLoader", "model_name"): "upscale_models",
     ("CLIPVisionLoader", "clip_name"): "clip_vision",
+    ("IPAdapterModelLoader", "ipadapter_file"): "ipadapter",
     ("CLIPLoader", "clip_name"): "text_encoders",
     ("DualCLIPLoader", "clip_name1"): "text_encoders",
     ("DualCLIPLoader", "clip_name2"): "text_encoders",
@@ -51,10 +52,11 @@ class ModelLink:
     directory: str
     repo: str  # owner/name on Hugging Face
     sha256: str | None = None  # None: the source publishes no hash we could confirm
+    path: str | None = None  # the file's path in the repository, where it differs from `name` (the name it loads as)
 
     @property
     def url(self) -> str:
-        return f"{HUGGING_FACE}/{self.repo}/resolve/main/{self.name}"
+        return f"{HUGGING_FACE}/{self.repo}/resolve/main/{self.path or self.name}"
 
     def entry(self) -> dict:
         out = {"name": self.name, "url": self.url, "directory": self.directory}
@@ -92,6 +94,14 @@ LINKS = (
     ModelLink("animatediff_lightning_4step_comfyui.safetensors", "animatediff_models",
               "ByteDance/AnimateDiff-Lightning",
               "aeb66ae8ff4a868d31379c3bde3e5e7e510a4d4b565a06ee4f1297e93a561dc5"),
+    # IPAdapter_plus (animatelcm_ipadapter.json): h94's SD1.5 adapter and the ViT-H image encoder it was trained
+    # with, which IPAdapter_plus's README has saved under the open_clip model's name
+    ModelLink("ip-adapter_sd15.safetensors", "ipadapter", "h94/IP-Adapter",
+              "289b45f16d043d0bf542e45831f971dcdaabe18b656f11e86d9dfba7e9ee3369",
+              path="models/ip-adapter_sd15.safetensors"),
+    ModelLink("CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors", "clip_vision", "h94/IP-Adapter",
+              "6ca9667da1ca9e0b0f75e46bb030f7e011f44f86cbfb8d5a36590fcd7507b030",
+              path="models/image_encoder/model.safetensors"),
 )
 BY_FILE = {(link.directory, link.name): link for link in LINKS}
 

@@ -44,6 +44,18 @@ WIDGETS = {
     "ALCM_TrainingClips": ["folder", "caption", "frames", "stride", "width", "height", "max_clips", "seed", CONTROL],
     "ALCM_TrainMotionLoRA": ["lora_name", "rank", "learning_rate", "steps", "batch_size", "seed", CONTROL,
                              "gradient_checkpointing", "precision", "overwrite"],
+    # ComfyUI core, used with IPAdapter_plus
+    "CLIPVisionLoader": ["clip_name"],
+    "ImageBatch": [],
+    # other packs (a workflow using them needs the pack: PACK_NODES)
+    "IPAdapterModelLoader": ["ipadapter_file"],
+    "IPAdapterWeights": ["weights", "timing", "frames", "start_frame", "end_frame", "add_starting_frames",
+                         "add_ending_frames", "method"],
+    "IPAdapterBatch": ["weight", "weight_type", "start_at", "end_at", "embeds_scaling", "encode_batch_size"],
 }
+# node type -> the pack (its folder name in custom_nodes) that provides it, for the types above from other packs; the
+# packs tier checks their widgets against the installed pack and runs the workflows that use them
+PACK_NODES = {"IPAdapterModelLoader": "ComfyUI_IPAdapter_plus", "IPAdapterWeights": "ComfyUI_IPAdapter_plus",
+              "IPAdapterBatch": "ComfyUI_IPAdapter_plus"}
 # The ComfyUI core node types the shipped workflows use (the ComfyUI tier checks each exists in the real registry).
-CORE_NODES = tuple(t for t in WIDGETS if not t.startswith("ALCM_"))
+CORE_NODES = tuple(t for t in WIDGETS if not t.startswith("ALCM_") and t not in PACK_NODES)
