@@ -74,7 +74,8 @@ def detect_sparsectrl(sd: dict, source: str = "<state dict>") -> SparseCtrlConfi
     if not any(".temporal_transformer." in k for k in motion):
         raise SparseCtrlError(f"{source}: its motion modules are in diffusers' layout (e.g. {next(iter(motion))!r}); "
                               "expected the original AnimateDiff file with '.temporal_transformer.' keys "
-                              "(v3_sd15_sparsectrl_rgb.ckpt / v3_sd15_sparsectrl_scribble.ckpt from guoyww/animatediff).")
+                              "(v3_sd15_sparsectrl_rgb.ckpt / v3_sd15_sparsectrl_scribble.ckpt from "
+                              "guoyww/animatediff).")
     kind, hint_channels = _conditioning(encoder, source)
     conv_in = _tensor(encoder, "conv_in.weight", source)
     if conv_in.shape[1] != LATENT_CHANNELS:

@@ -80,7 +80,7 @@ def test_window_placement_keeps_hints_on_their_frames():
     ([20], list(range(4, 12)), [(0, 7)]),
     ([6], [0, 1, 2], [(0, 2)]),
     ([6], list(range(8, 13)), [(0, 0)]),
-    ([6], list(range(8, 11)) + [0, 1], [(0, 0)]),  # looped window 8, 9, 10, 0, 1: 2 from its first frame, 5 from its last
+    ([6], list(range(8, 11)) + [0, 1], [(0, 0)]),  # looped window 8, 9, 10, 0, 1: 2 from its first, 5 from its last
     ([6], list(range(4, 9)), [(0, 2)]),  # equally far (2) from both ends: the centre, linspace(0, 4, 3)[1] = 2
     ([1, 11], list(range(4, 9)), [(0, 0), (1, 4)]),  # 3 from either end
 ])

@@ -41,7 +41,8 @@ def test_detect_full_size(kind, channels):
     config = detect_sparsectrl(sd, "v3_sd15_sparsectrl.ckpt")
     assert (config.kind, config.hint_channels, config.model_channels) == (kind, channels, 320)
     assert config.channel_mult == (1, 2, 4, 4) and config.attention_levels == (True, True, True, False)
-    assert (config.mid_attention, config.context_dim, config.linear_projection, config.res_blocks) == (True, 768, False, 2)
+    assert (config.mid_attention, config.context_dim, config.linear_projection, config.res_blocks) == \
+        (True, 768, False, 2)
     motion = config.motion
     assert motion.down_channels == (320, 640, 1280, 1280) and not motion.has_mid
     assert (motion.attention_blocks, motion.pe_length, motion.pe_stored, motion.down_modules, motion.up_modules) == \
