@@ -45,6 +45,9 @@ def boot(comfyui: str, models: str, output: str, input_dir: str, with_pack: bool
     sys.path[:] = [comfyui] + [p for p in sys.path if os.path.abspath(p or os.getcwd()) != REPO] + [
         os.path.join(REPO, "tests", "comfyui"), os.path.join(REPO, "tests", "fixtures")]
     os.chdir(comfyui)
+    # Packs that locate ComfyUI through the running script (FizzNodes copies its scripts to <main.py's folder>/web)
+    # must find ComfyUI's main.py, as under a real server, not this file.
+    sys.modules["__main__"].__file__ = os.path.join(comfyui, "main.py")
     import utils.install_util  # noqa: F401  (ComfyUI's utils package before comfy/ can shadow it)
     from comfy.cli_args import args
     args.cpu = True
