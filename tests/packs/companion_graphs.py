@@ -8,6 +8,8 @@ motion modules (its layer widths are fixed), so the ADE side runs the same UNet 
 sampling with its context options: the math both packs share there is the plain UNet and whatever the other pack
 does per frame inside ADE's windows, from the window information ADE publishes.
 """
+import pytest
+
 FRAMES, SIZE, STEPS, CFG, SEED = 16, 64, 2, 2.0, 7
 CONTEXT_LENGTH, CONTEXT_OVERLAP = 8, 4  # static windows 0-7, 4-11, 8-15
 MODEL, POSITIVE, NEGATIVE, LATENT, SAMPLED = "model", "pos", "neg", "latent", "sampled"
@@ -84,3 +86,16 @@ def masks(seed: int, zero_frames: tuple = (), batch: int = FRAMES, size: int = S
 def rel_diff(a, b) -> float:
     """max |a - b| / max |b|."""
     return float((a - b).abs().max() / b.abs().max())
+
+
+@pytest.fixture(scope="module")
+def modes(ours) -> tuple:
+    """The window modes to test on this host: this pack's two, and ComfyUI's own node where its handler can sample
+    frame batches (tests/packs/companion_models.py comfy_windows_take_frame_batches)."""
+    comfy = ours.call("tests/packs/companion_models.py:comfy_windows_take_frame_batches")
+    return ("full", "motion-only") + (("comfy",) if comfy else ())
+
+
+def skip_unless(windows, modes) -> None:
+    if windows is not None and windows not in modes:
+        pytest.skip("ComfyUI's own context-window handler cannot sample frame batches on this host (0.3.64's)")

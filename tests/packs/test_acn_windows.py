@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import companion_graphs as cg
+from companion_graphs import modes, skip_unless  # noqa: F401  (modes: a fixture)
 import companion_models
 
 # latent keyframes: strength per frame (frames not listed get the null strength 0: no ControlNet there)
@@ -85,8 +86,9 @@ def test_each_feature_acts(run, feature):
 
 
 @pytest.mark.parametrize("windows", ["full", "motion-only", "comfy"])
-def test_windows_equal_unwindowed(run, windows):
+def test_windows_equal_unwindowed(run, modes, windows):
     """Every feature under windows; the frames the keyframes and masks switch off are the plain graph's."""
+    skip_unless(windows, modes)
     windowed, plain = run("ours", windows), run(controlnet=False)
     assert cg.rel_diff(windowed, run()) <= 1e-4
     off = OFF_BY_KEYFRAME | set(MASK_ZERO_FRAMES)

@@ -12,6 +12,7 @@ ComfyUI's own node), against the same graph on ADE's windows.
 import pytest
 
 import companion_graphs as cg
+from companion_graphs import modes, skip_unless  # noqa: F401  (modes: a fixture)
 import companion_models
 
 PROMPTS = '"0": "a red fox in the snow", "8": "a snowy forest at dawn", "15": "a city street at night"'
@@ -20,7 +21,7 @@ PROMPTS = '"0": "a red fox in the snow", "8": "a snowy forest at dawn", "15": "a
 # pandas 3, which refuses the string it assigns into a float series; expressions take another path.)
 VALUES = "0:(1.0 + 0*t), 5:(0*t), 10:(1.0 + 0*t), 15:(0.5 + 0*t)"
 VALUE_OFF = (5, 6, 7, 8, 9)
-WINDOWED = ("full", "motion-only", "comfy")
+WINDOWED = ("full", "motion-only", "comfy")  # "comfy": ComfyUI's own ContextWindowsManual node
 
 
 @pytest.fixture(scope="module")
@@ -77,16 +78,17 @@ def run(ours, ade, files):
 
 
 @pytest.mark.parametrize("kind, without", [("prompts", "one_prompt"), ("values", "no_values")])
-def test_schedule_acts_and_windows_equal_unwindowed(run, kind, without):
+def test_schedule_acts_and_windows_equal_unwindowed(run, modes, kind, without):
     unwindowed = run(kind=kind)
     assert cg.rel_diff(unwindowed, run(kind=without)) > 1e-2, f"the {kind} schedule does not act"
-    for windows in WINDOWED:
+    for windows in modes:
         assert cg.rel_diff(run("ours", windows, kind), unwindowed) <= 1e-4, windows
     assert cg.rel_diff(run("ade", "ade", kind), unwindowed) <= 1e-3
 
 
 @pytest.mark.parametrize("windows", [None, *WINDOWED])
-def test_value_scheduled_to_zero_switches_the_frame_off(run, windows):
+def test_value_scheduled_to_zero_switches_the_frame_off(run, modes, windows):
+    skip_unless(windows, modes)
     latent, plain = run("ours", windows, "values"), run(kind="plain")
     for f in range(cg.FRAMES):
         change = cg.rel_diff(latent[f], plain[f])

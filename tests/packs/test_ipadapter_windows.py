@@ -12,13 +12,14 @@ import pytest
 import torch
 
 import companion_graphs as cg
+from companion_graphs import modes, skip_unless  # noqa: F401  (modes: a fixture)
 import companion_models
 
 IPADAPTER = "ip-adapter_sd15_tiny.safetensors"
 # per-frame weights: full on 0-5, a ramp, off on 10-15 (windows 0-7, 4-11, 8-15 each see a different part)
 WEIGHTS = [1.0] * 6 + [0.8, 0.6, 0.4, 0.2] + [0.0] * 6
 MASK_ZERO_FRAMES = (2, 3)  # the attention mask blanks these frames (inside weighted frames)
-WINDOWED = ("full", "motion-only", "comfy")
+WINDOWED = ("full", "motion-only", "comfy")  # "comfy": ComfyUI's own ContextWindowsManual node
 
 
 @pytest.fixture(scope="module")
@@ -70,18 +71,19 @@ def run(ours, ade, files):
 
 
 @pytest.mark.parametrize("kind", ["single", "per_frame"])
-def test_windows_give_each_frame_its_own_ipadapter_inputs(run, kind):
+def test_windows_give_each_frame_its_own_ipadapter_inputs(run, modes, kind):
     unwindowed = run(kind=kind)
     assert cg.rel_diff(unwindowed, run(kind="none")) > 1e-2, "IPAdapter does not act"
-    for windows in WINDOWED:
+    for windows in modes:
         assert cg.rel_diff(run("ours", windows, kind), unwindowed) <= 1e-4, windows
     assert cg.rel_diff(run("ade", "ade", kind), unwindowed) <= 1e-3
 
 
 @pytest.mark.parametrize("windows", [None, *WINDOWED])
-def test_per_frame_weights_and_masks_reach_their_frames(run, windows):
+def test_per_frame_weights_and_masks_reach_their_frames(run, modes, windows):
     """Frames whose weight is 0 or whose mask is blank are those of the graph without IPAdapter; every other frame
     differs from it. Under windows a frame given another window's weight or mask breaks this."""
+    skip_unless(windows, modes)
     off = {f for f, w in enumerate(WEIGHTS) if w == 0.0} | set(MASK_ZERO_FRAMES)
     latent, plain = run("ours", windows), run(kind="none")
     for f in range(cg.FRAMES):
