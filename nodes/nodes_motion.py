@@ -6,6 +6,7 @@ import folder_paths
 import latent_preview
 from comfy_api.latest import io
 
+from ..animatelcm_core.schedule_names import AUTO_ADE
 from ..animatelcm_core.schedules import AUTO, PRESETS, select_preset
 from .inflate import MotionSettings, inflate
 from .motion_model import MOTION_LORAS, MOTION_MODELS, load_motion_lora_file, load_motion_model_handle
@@ -14,7 +15,7 @@ from .sampling import KEEP, apply_model_sampling, lcm_sigmas
 CATEGORY = "AnimateLCM"
 MotionModel = io.Custom("ALCM_MOTION_MODEL")
 MotionKeyframes = io.Custom("ALCM_MOTION_KEYFRAMES")
-SAMPLING_CHOICES = [AUTO, *PRESETS, KEEP]
+SAMPLING_CHOICES = [AUTO, AUTO_ADE, *PRESETS, KEEP]
 
 
 def percent_range_inputs(what: str) -> list:

@@ -215,6 +215,17 @@ def test_model_sampling_presets_hold_the_formula_tables(host, video, preset):
     assert video.get_model_object("model_sampling") is not sampling  # the input MODEL keeps its own
 
 
+@pytest.mark.parametrize("family,ade_pick", [("animatelcm_t2v", "lcm_50"), ("v3", "sqrt_linear")])
+def test_apply_motion_module_auto_ade(host, family, ade_pick):
+    """Apply Motion Module's "auto (ADE)": ADE's autoselect for the family (AnimateLCM: ADE's "lcm")."""
+    core = host.pack.animatelcm_core
+    m = run_node(host, "ALCM_ApplyMotionModel", model=host.helpers.random_sd15(seed=3),
+                 motion_model=graph_utils.motion_handle(host, family, seed=3), model_sampling="auto (ADE)", effect=1.0,
+                 scale=1.0, start_percent=0.0, end_percent=1.0)
+    expected = core.noise_schedule.sigma_table(core.noise_schedule.preset_schedule(core.schedules.get_preset(ade_pick)))
+    torch.testing.assert_close(m.get_model_object("model_sampling").sigmas, expected, rtol=1e-6, atol=0)
+
+
 def test_noise_schedule_nodes_and_sigmas(host, video):
     core = host.pack.animatelcm_core
     lcm = run_node(host, "ALCM_NoiseSchedule", schedule="lcm_50")
@@ -236,6 +247,12 @@ def test_noise_schedule_nodes_and_sigmas(host, video):
     with pytest.raises(ValueError, match="50 sigmas and schedule_b has 1000"):
         run_node(host, "ALCM_NoiseScheduleMean", schedule_a=lcm, schedule_b=run_node(
             host, "ALCM_NoiseSchedule", schedule="linear"), weight_a=0.5)
+    zsnr = run_node(host, "ALCM_NoiseScheduleRaw", beta_schedule="squaredcos_cap_v2", linear_start=0.00085,
+                    linear_end=0.012, sampling="v_prediction", lcm_original_timesteps=50, zsnr=True)
+    sampling = settings(host, video, noise_schedule=zsnr).get_model_object("model_sampling")
+    torch.testing.assert_close(sampling.sigmas, core.noise_schedule.sigma_table(zsnr), rtol=1e-5, atol=0)
+    import comfy.model_sampling
+    assert isinstance(sampling, comfy.model_sampling.V_PREDICTION)
     lcm_model = settings(host, video, noise_schedule=lcm)
     assert len(run_node(host, "ALCM_LCMSigmas", model=lcm_model, steps=4, denoise=1.0)) == 5
 
