@@ -38,18 +38,34 @@ class _CFGRun:
 
 
 def attach_sample_settings(model, noise: NoiseSettings, cfg_keyframes: tuple = (), noise_schedule=None):
-    """A clone of `model` that samples with these settings; the input MODEL is not changed."""
+    """A clone of `model` that samples with these settings; the input MODEL is not changed. Noise and custom CFG
+    of an earlier Sample Settings node on this MODEL are replaced (one set of sample settings, as in ADE)."""
     m = model.clone()
+    _detach(m)
     if noise.changes_noise or cfg_keyframes:
         _add_outermost(m, _outer_wrapper(noise, cfg_keyframes))
     if cfg_keyframes:
         m.add_wrapper_with_key(SAMPLER, KEY, _cfg_run_wrapper(cfg_keyframes))
-        previous = m.model_options.get("sampler_cfg_function")
-        needs_uncond = not all(k.is_one for k in cfg_keyframes)
-        m.set_model_sampler_cfg_function(_cfg_function(cfg_keyframes, previous), disable_cfg1_optimization=needs_uncond)
+        previous = (m.model_options.get("sampler_cfg_function"), m.model_options.get("disable_cfg1_optimization"))
+        cfg_function = _cfg_function(cfg_keyframes, previous[0])
+        cfg_function.replaced = previous  # what _detach restores
+        m.set_model_sampler_cfg_function(cfg_function, disable_cfg1_optimization=not all(k.is_one for k in cfg_keyframes))
     if noise_schedule is not None:
         m.add_object_patch("model_sampling", build_model_sampling(noise_schedule))
     return m
+
+
+def _detach(m) -> None:
+    """Remove what an earlier Sample Settings node attached to the clone `m` (its wrappers and cfg function)."""
+    for kind in (OUTER, SAMPLER):
+        m.remove_wrappers_with_key(kind, KEY)
+    replaced = getattr(m.model_options.get("sampler_cfg_function"), "replaced", None)
+    if replaced is not None:
+        for key, value in zip(("sampler_cfg_function", "disable_cfg1_optimization"), replaced):
+            if value is None:
+                m.model_options.pop(key, None)
+            else:
+                m.model_options[key] = value
 
 
 def _add_outermost(m, wrapper) -> None:

@@ -273,6 +273,15 @@ def test_big_batch_latent(host):
     assert torch.equal(run_node(host, "ALCM_EmptyLatentBigBatch", width=64, height=32, batch_size=16)["samples"], core)
 
 
+def test_a_later_sample_settings_node_replaces_an_earlier_one(host, video):
+    first = settings(host, video, noise_type="constant", custom_cfg=custom_cfg(host, "30.0"))
+    second = settings(host, first, seed_gen="auto1111")
+    assert torch.equal(noise_of(host, second), noise_of(host, settings(host, video, seed_gen="auto1111")))
+    torch.testing.assert_close(ksampler(host, second, cfg=2.0), ksampler(host, settings(host, video, seed_gen="auto1111"),
+                                                                           cfg=2.0))
+    assert "sampler_cfg_function" not in second.model_options
+
+
 def test_input_model_is_not_changed(host, video):
     before = (dict(video.object_patches), repr(video.model_options))
     settings(host, video, noise_type="FreeNoise", seed_gen="auto1111", custom_cfg=custom_cfg(host, "3.0"),
