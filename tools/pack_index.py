@@ -8,6 +8,8 @@ Two sources, facts only:
 - `tools/pack_nodes.json`: the node types of the packs AnimateDiff workflows use (AnimateDiff-Evolved,
   Advanced-ControlNet, IPAdapter_plus, VideoHelperSuite, FizzNodes, KJNodes, rgthree, cg-use-everywhere, the old
   ArtVentureX AnimateDiff), read from the packs themselves; the packs tier checks it against their registrations.
+  It is the project's one table of which pack provides a node type (tools/widget_table.py's PACK_NODES reads it),
+  and of the node types that exist only in a frontend (`frontend_only_types`, also tools/ui_graph's).
 
 Pure Python over JSON: no ComfyUI import.
 """
@@ -17,6 +19,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pack_nodes.json")
 MANAGER_MAP = "extension-node-map.json"
@@ -35,8 +38,11 @@ class Pack:
     suffixes: tuple = ()
     frontend_only: frozenset = frozenset()
     patterns: tuple = ()  # nodename_pattern regexes (ComfyUI-Manager)
+    also_core: frozenset = frozenset()  # registered by the pack and by ComfyUI core too: core's wins
 
     def provides(self, node_type: str) -> bool:
+        if node_type in self.also_core:
+            return False
         return (node_type in self.node_types or node_type in self.frontend_only
                 or node_type.startswith(self.prefixes) or node_type.endswith(self.suffixes)
                 or any(re.match(p, node_type) for p in self.patterns))
@@ -59,15 +65,29 @@ class PackIndex:
 
 
 def builtin_packs(path: str = TABLE) -> list:
+    return list(_read_table(path))
+
+
+@lru_cache(maxsize=4)
+def _read_table(path: str) -> tuple:
     with open(path, encoding="utf-8") as f:
         table = json.load(f)
-    return [Pack(p["name"], p["repository"], frozenset(p.get("node_types", ())), tuple(p.get("prefixes", ())),
-                 tuple(p.get("suffixes", ())), frozenset(p.get("frontend_only", ()))) for p in table["packs"]]
+    return tuple(Pack(p["name"], p["repository"], frozenset(p.get("node_types", ())), tuple(p.get("prefixes", ())),
+                      tuple(p.get("suffixes", ())), frozenset(p.get("frontend_only", ())),
+                      also_core=frozenset(p.get("also_core", ()))) for p in table["packs"])
+
+
+def builtin_pack_of(node_type: str) -> str | None:
+    """The name of the pack of the built-in table that provides `node_type` (None: core, this pack, or unknown)."""
+    packs = [p.name for p in _read_table(TABLE) if p.provides(node_type)]
+    return packs[0] if packs else None
 
 
 def frontend_only_types(packs=None) -> frozenset:
-    """Node types only a frontend knows (ComfyUI's notes, reroutes, primitives; KJNodes' Set/Get, rgthree's helpers)."""
-    packs = builtin_packs() if packs is None else packs
+    """Node types only a frontend knows, never sent to the server: ComfyUI's notes, reroutes and primitives, and the
+    packs' (KJNodes' Set/Get; rgthree's virtual nodes: its reroute, labels, bookmarks, buttons, and its muters and
+    bypassers, whose effect on other nodes is already in those nodes' saved modes). tools/ui_graph skips them too."""
+    packs = _read_table(TABLE) if packs is None else packs
     return CORE_FRONTEND_ONLY.union(*(p.frontend_only for p in packs))
 
 

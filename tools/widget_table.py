@@ -4,6 +4,8 @@ The unit tier has no ComfyUI, so it maps the shipped UI workflows with this tabl
 the real node definitions and the real frontend. For any other node the runner derives the names from the live
 definition (`tools.workflow_api.widget_names`). Add an entry when a shipped workflow uses a new node type.
 """
+from tools.pack_index import builtin_pack_of
+
 CONTROL = "control_after_generate"  # frontend-only widget after a seed
 UPLOAD = "upload"  # frontend-only upload button after an upload combo
 
@@ -53,9 +55,9 @@ WIDGETS = {
                          "add_ending_frames", "method"],
     "IPAdapterBatch": ["weight", "weight_type", "start_at", "end_at", "embeds_scaling", "encode_batch_size"],
 }
-# node type -> the pack (its folder name in custom_nodes) that provides it, for the types above from other packs; the
-# packs tier checks their widgets against the installed pack and runs the workflows that use them
-PACK_NODES = {"IPAdapterModelLoader": "ComfyUI_IPAdapter_plus", "IPAdapterWeights": "ComfyUI_IPAdapter_plus",
-              "IPAdapterBatch": "ComfyUI_IPAdapter_plus"}
+# node type -> the pack that provides it, for the types above from other packs, from the one table of packs' node
+# types (tools/pack_nodes.json); the packs tier checks their widgets against the installed pack and runs the
+# workflows that use them
+PACK_NODES = {t: pack for t in WIDGETS if (pack := builtin_pack_of(t)) is not None}
 # The ComfyUI core node types the shipped workflows use (the ComfyUI tier checks each exists in the real registry).
 CORE_NODES = tuple(t for t in WIDGETS if not t.startswith("ALCM_") and t not in PACK_NODES)

@@ -64,6 +64,20 @@ def test_builtin_table_is_consistent():
                                                  "Fast Groups Bypasser (rgthree)"}
 
 
+def test_one_table_says_which_pack_provides_a_node_type():
+    """tools/pack_nodes.json is the one table: the widget table's PACK_NODES (other packs' node types the shipped
+    workflows use) is read from it, and a type ComfyUI core also registers (core's wins) is core's, not a pack's."""
+    from tools.widget_table import CORE_NODES, PACK_NODES, WIDGETS
+    index = PackIndex(builtin_packs())
+    assert PACK_NODES == {t: _names(index.providers(t))[0] for t in WIDGETS if index.providers(t)}
+    assert {"IPAdapterModelLoader", "IPAdapterWeights", "IPAdapterBatch"} <= set(PACK_NODES)
+    assert PACK_NODES["IPAdapterBatch"] == "ComfyUI_IPAdapter_plus"
+    assert index.providers("LoadVideo") == [] and pack_index.builtin_pack_of("LoadVideo") is None
+    assert "LoadVideo" in CORE_NODES and not set(PACK_NODES) & set(CORE_NODES)
+    (old,) = [p for p in builtin_packs() if "ArtVentureX" in p.repository]
+    assert "LoadVideo" in old.also_core  # the old pack registers one too: kept as a fact, never its provider
+
+
 # ------------------------------------------------------------------------------------------- ComfyUI-Manager
 def _write_map(path, entries: dict, mtime: float | None = None):
     os.makedirs(os.path.dirname(path), exist_ok=True)
