@@ -62,6 +62,21 @@ def test_unknown_node_types_name_the_node_and_the_subgraph():
                         r"installed\?\)")
 
 
+def test_muted_and_bypassed_nodes_of_types_not_installed_are_kept_as_the_frontend_keeps_them():
+    """Never sent, so never refused: a muted one gives nothing, a bypassed one passes its input of the same type on
+    (its saved slots are all there is to go by)."""
+    g = _decode_graph()
+    g.node(3, "SomePackLatentFilter", [0.5], inputs=[("latent", L)], outputs=[("LATENT", L)], mode=4)
+    g.node(4, "SomePackNode", [1], mode=2)
+    g.links[0]["target_id"], g.links[0]["target_slot"] = 3, 0  # EmptyLatentImage -> filter -> VAEDecode
+    g.nodes[1]["inputs"][0]["link"], g.nodes[2]["inputs"][0]["link"] = None, 1
+    g.link(3, 0, 2, "samples")
+    prompt = convert(workflow(g), DEFS.get).prompt
+    assert sorted(prompt) == ["1", "2"] and prompt["2"]["inputs"] == {"samples": ["1", 0]}
+    g.nodes[2]["mode"] = 0
+    _fails(workflow(g), r"node 3 \(SomePackLatentFilter\): unknown node type")
+
+
 def test_wrong_shapes_and_types():
     _fails({"links": []}, "not a UI-format workflow")
     _fails({"nodes": [{"id": "x", "type": "VAEDecode"}], "links": []}, "node id: expected a number, found 'x'")

@@ -4,20 +4,23 @@ The frontend builds a fresh node from the definition, then overlays what was sav
 input the definition has keeps its definition's name, type and widget marker and takes the saved link of the saved
 input of the same name; saved inputs the definition lacks (added by a pack's frontend code, or renamed since) follow;
 outputs are matched by position. Widget values are restored (widgets.py), then packs' own frontend code runs
-(packs.py). Nodes that exist only in the frontend (Note, Reroute, PrimitiveNode, KJNodes' Set/Get) and subgraph
-instances are virtual: never sent, only followed.
+(packs.py). Nodes that exist only in the frontend (Note, Reroute, PrimitiveNode, KJNodes' Set/Get, rgthree's virtual
+nodes: tools/pack_index.frontend_only_types(), the one list the runner's node-type check uses too) and subgraph
+instances are virtual: never sent, only followed. A muted or bypassed node of a type that is not installed is kept as
+the frontend keeps it, with its saved slots (never sent; a bypassed one passes its inputs on).
 """
 from dataclasses import dataclass, field
 
+from tools.pack_index import frontend_only_types
 from tools.ui_graph import packs
 from tools.ui_graph.frontend import Frontend
-from tools.ui_graph.model import Node, WorkflowFormatError, Workflow
+from tools.ui_graph.model import MODE_BYPASS, MODE_NEVER, Node, WorkflowFormatError, Workflow
 from tools.ui_graph.widgets import (Layout, SlotDef, UNDEFINED, Widget, layout_from_definition, layout_from_names,
                                     migrate_values, restore_values)
 
 NOTE_NODES = ("Note", "MarkdownNote")
 REROUTE, PRIMITIVE, SET_NODE, GET_NODE = "Reroute", "PrimitiveNode", "SetNode", "GetNode"
-FRONTEND_ONLY_TYPES = (*NOTE_NODES, REROUTE, PRIMITIVE, SET_NODE, GET_NODE)
+FRONTEND_ONLY_TYPES = frontend_only_types()  # the above and the packs' (rgthree's virtual nodes)
 
 
 @dataclass
@@ -31,7 +34,7 @@ class Slot:
 @dataclass
 class NodeState:
     node: Node
-    kind: str  # "node", "note", "reroute", "primitive", "set", "get", "subgraph"
+    kind: str  # "node", "note", "reroute", "primitive", "set", "get", "subgraph", "frontend" (other frontend-only)
     inputs: list[Slot] = field(default_factory=list)
     outputs: list[SlotDef] = field(default_factory=list)
     widgets: list[Widget] = field(default_factory=list)
@@ -66,7 +69,8 @@ def node_kind(node: Node, workflow: Workflow) -> str:
         return "note"
     if node.type in workflow.subgraphs:
         return "subgraph"
-    return {REROUTE: "reroute", PRIMITIVE: "primitive", SET_NODE: "set", GET_NODE: "get"}.get(node.type, "node")
+    special = {REROUTE: "reroute", PRIMITIVE: "primitive", SET_NODE: "set", GET_NODE: "get"}.get(node.type)
+    return special or ("frontend" if node.type in FRONTEND_ONLY_TYPES else "node")
 
 
 def configure_node(node: Node, workflow: Workflow, definitions: Definitions, frontend: Frontend,
@@ -85,6 +89,10 @@ def configure_node(node: Node, workflow: Workflow, definitions: Definitions, fro
         state.widgets = _frontend_node_widgets(node, kind)
         return state
     layout, definition = definitions.layout(node.type, frontend)
+    if layout is None and node.mode in (MODE_NEVER, MODE_BYPASS):
+        state.inputs = [Slot(i.name, i.type, i.link, i.widget) for i in node.inputs]
+        state.outputs = [SlotDef(o.name, o.type) for o in node.outputs]
+        return state
     if layout is None:
         raise WorkflowFormatError(f"{node.describe()}: unknown node type {node.type!r} (is the pack that provides it "
                                   f"installed?)")

@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tools.ui_graph import virtual
+from tools.ui_graph import rgthree, virtual
 from tools.ui_graph.configure import Definitions, NodeState, configure_node
 from tools.ui_graph.frontend import Frontend, frontend_for
 from tools.ui_graph.model import (MODE_BYPASS, MODE_NEVER, Node, Workflow, WorkflowFormatError,
@@ -60,11 +60,14 @@ def convert(ui: dict, definitions=None, frontend=None, table=None, choose=None, 
     `definitions(node_type)` returns the type's /object_info-style definition, or None for an unknown type; without
     it, `table(node_type)` gives widget names only (tools/widget_table.py; a saved list must then hold between
     `minimum(node_type)`, default all, and all of them). `frontend` is the frontend release to
-    imitate (see frontend.py; default: the newest checked). `choose(options)` picks a dynamic-prompt option (the
-    frontend picks at random); `now` is the time for %date:...% in file names (default: now)."""
+    imitate (see frontend.py; default: the newest checked). `choose(options)` picks a dynamic-prompt option, and
+    the node a Random Unmuter (rgthree) unmutes (the frontend picks at random); `now` is the time for %date:...% in
+    file names (default: now)."""
     session = Session(parse_workflow(ui), Definitions(definitions, table, minimum), frontend_for(frontend), now=now)
     if session.frontend.dedupes_subgraph_node_ids:
         deduplicate_subgraph_node_ids(session.workflow)
+    pick = choose or random.choice
+    rgthree.apply_random_unmuters(session.workflow, pick, session.notes)
     dtos = build_exec_map(session)
     for dto in dtos.values():  # promoted widgets and legacy proxyWidgets are settled on load
         if dto.state.kind == "subgraph":
@@ -72,7 +75,6 @@ def convert(ui: dict, definitions=None, frontend=None, table=None, choose=None, 
     for graph in _graphs_in_use(session, dtos):
         virtual.apply_primitives(session, graph)
     resolver = Resolver(session, dtos)
-    pick = choose or random.choice
     prompt = {}
     for dto in dtos.values():
         if dto.state.virtual or dto.node.mode in (MODE_NEVER, MODE_BYPASS):
