@@ -11,8 +11,11 @@ ComfyUI is the one given with --comfyui, else $COMFYUI_PATH, else the ComfyUI th
 included, so packs that need it at import load; no port is opened). Core nodes and this pack (from where this file
 is) are loaded first; when the workflow names node types neither provides, the packs installed in ComfyUI's
 custom_nodes folders are loaded too, as the web UI loads them, and the workflow is checked again
-(--all-custom-nodes: load them always; --no-custom-nodes: never). A node type still missing is reported with the pack
-that provides it (tools/pack_index.py).
+(--all-custom-nodes: load them always; --no-custom-nodes: never). A workflow made with ComfyUI-AnimateDiff-Evolved,
+the old ComfyUI AnimateDiff pack or FizzNodes' prompt schedules, whose nodes are not installed, is converted to this
+pack's nodes in memory (tools/convert; the file is left as it is) and the conversion report printed: each node
+converted and each option that is not reproduced (--strict-convert: refuse instead). A node type still missing is
+reported with the pack that provides it (tools/pack_index.py).
 
 Before any model is loaded, every model file the workflow names (checkpoints, LoRAs, ControlNets, VAEs, motion
 modules, MotionLoRAs, ...) and every input image / video is looked up; if any is missing the run stops with a list
@@ -34,6 +37,8 @@ if __package__ in (None, ""):  # run as a script: make `tools` importable
     sys.path.insert(0, PACK_DIR)
 
 from tools.comfy_boot import boot, host_features, load_installed_packs  # noqa: E402,F401 (host_features: tests)
+from tools.convert import ConversionError, StrictRefused, convert_workflow  # noqa: E402
+from tools.convert.core import is_foreign_type  # noqa: E402
 from tools.errors import EXIT_MISSING, EXIT_USAGE, RunError  # noqa: E402
 from tools.model_files import download_missing, missing_files, missing_report  # noqa: E402
 from tools.overrides import apply_overrides  # noqa: E402
@@ -83,16 +88,44 @@ def missing_node_types(workflow: dict, booted) -> dict:
     return {kind: ids for kind, ids in needed_node_types(workflow).items() if kind not in have}
 
 
-def convert_workflow_step(workflow: dict, available: set) -> dict:
-    """THE place where workflows of other AnimateDiff packs become this pack's (issue 19: ComfyUI-AnimateDiff-Evolved,
-    the old ArtVentureX pack, FizzNodes' prompt schedules), before node types are checked: here goes
-    `tools.convert.convert_workflow(workflow, available=available, strict=False)`, printing its `.report` lines and
-    returning its `.workflow`. `available`: every node type this ComfyUI runs (packs included when loaded), so a
-    workflow whose packs are installed is left as the web UI would run it. Until the converter lands: unchanged."""
-    return workflow
+def foreign_node_types(workflow: dict, installed: set) -> list:
+    """The node types of other AnimateDiff packs (ADE, the old ComfyUI AnimateDiff pack, FizzNodes' schedules) that
+    the workflow names and that are not installed, muted, bypassed and subgraph nodes included (the UI conversion
+    needs every node's type)."""
+    if isinstance(workflow.get("nodes"), list):
+        graphs = [workflow, *((workflow.get("definitions") or {}).get("subgraphs") or [])]
+        nodes = [n for g in graphs if isinstance(g, dict) for n in g.get("nodes") or []]
+        kinds = {n.get("type") for n in nodes if isinstance(n, dict)}
+    else:
+        kinds = {n.get("class_type") for n in workflow.values() if isinstance(n, dict)}
+    return sorted(k for k in kinds if isinstance(k, str) and is_foreign_type(k) and k not in installed)
 
 
-def check_node_types(workflow: dict, booted, custom_nodes: str, quiet: bool) -> dict:
+def convert_workflow_step(workflow: dict, installed: set, strict: bool = False) -> dict:
+    """Issue 19: a workflow of another AnimateDiff pack runs as it is. When it names that pack's node types and they
+    are not installed, it is converted to this pack's nodes (tools/convert, in memory) and the report printed, every
+    line; with the pack installed nothing changes. `strict`: refuse (exit 1) when the conversion would not reproduce
+    every option."""
+    foreign = foreign_node_types(workflow, installed)
+    if not foreign:
+        return workflow
+    names = ", ".join(foreign)
+    try:
+        result = convert_workflow(workflow, available=installed, strict=strict)
+    except StrictRefused as e:
+        raise RunError(f"the workflow uses {names}, which are not installed here; --strict-convert: {e}")
+    except ConversionError as e:
+        raise RunError(f"the workflow uses {names}, which are not installed here, and cannot be converted to this "
+                       f"pack's nodes: {e}", EXIT_USAGE)
+    print(f"the workflow uses {names}, which are not installed here: converted to this pack's nodes for this run "
+          f"(the file is unchanged; python -m tools.convert_workflow writes the converted workflow):", file=sys.stderr)
+    for line in result.lines:
+        print("  " + line, file=sys.stderr)
+    sys.stderr.flush()
+    return result.workflow
+
+
+def check_node_types(workflow: dict, booted, custom_nodes: str, quiet: bool, strict_convert: bool = False) -> dict:
     """Load the installed packs if the workflow needs node types core ComfyUI and this pack lack (custom_nodes
     "auto"), convert other AnimateDiff packs' workflows, and refuse what is still not installed, naming the packs."""
     missing = missing_node_types(workflow, booted)
@@ -101,8 +134,10 @@ def check_node_types(workflow: dict, booted, custom_nodes: str, quiet: bool) -> 
             print("loading the packs installed in ComfyUI's custom_nodes folders: the workflow uses " +
                   ", ".join(sorted(missing)), file=sys.stderr, flush=True)
         load_installed_packs(booted)
-    available = set(booted.nodes.NODE_CLASS_MAPPINGS) | booted.host.replaceable_node_types(booted.server)
-    workflow = convert_workflow_step(workflow, available)
+    # The converter sees the registered node types only, not 0.33's replaceable old types: a UI workflow needs a
+    # definition for each node it sends, and the converter knows every vintage of the old packs' widgets, where the
+    # server's replacement registry (this pack registers ADE's big-batch latent there) maps single nodes.
+    workflow = convert_workflow_step(workflow, set(booted.nodes.NODE_CLASS_MAPPINGS), strict_convert)
     refuse_missing(missing_node_types(workflow, booted), booted)
     return workflow
 
@@ -202,6 +237,11 @@ def parse_args(argv):
                             "pack do not provide)")
     packs.add_argument("--no-custom-nodes", action="store_const", dest="custom_nodes", const="none",
                        help="never load the other installed packs: core ComfyUI and this pack only")
+    p.add_argument("--strict-convert", action="store_true",
+                   help="a workflow of ComfyUI-AnimateDiff-Evolved, the old AnimateDiff pack or FizzNodes' prompt "
+                        "schedules whose nodes are not installed is converted to this pack's nodes in memory and the "
+                        "conversion report printed (what each node became, each option not reproduced); with this "
+                        "flag, refuse it (exit 1) when any option would not be reproduced")
     p.add_argument("--save-api", metavar="FILE", help="also write the final API prompt (after overrides) to FILE")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.add_argument("-v", "--verbose", action="store_true", help="show ComfyUI's log")
@@ -240,7 +280,7 @@ def run(argv=None) -> int:
                       opts.quiet, [os.path.abspath(c) for c in opts.extra_model_paths_config])
         if opts.custom_nodes == "all":
             load_installed_packs(booted)
-        workflow = check_node_types(workflow, booted, opts.custom_nodes, opts.quiet)
+        workflow = check_node_types(workflow, booted, opts.custom_nodes, opts.quiet, opts.strict_convert)
         prompt = to_api(workflow, booted)
         for change in apply_overrides(prompt, opts, booted.nodes):
             logging.info("override: %s", change)

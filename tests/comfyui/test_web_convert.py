@@ -14,11 +14,10 @@ import urllib.request
 import pytest
 
 import checkpoint_files
+from ade_small_workflows import ade_api_prompt, ade_ui_workflow
 from web_ui import SCREENSHOTS, browser_on, comfy_server, get_json, needs_chromium
 
 pytestmark = needs_chromium()
-CHECKPOINT = checkpoint_files.CHECKPOINT
-MOTION = "mm_sd_v15_v2.ckpt"
 
 
 def _frontends():
@@ -26,64 +25,6 @@ def _frontends():
     if os.environ.get("ALCM_EXTRA_FRONTEND"):
         out.append(("1.58.1", os.path.join(os.environ["ALCM_EXTRA_FRONTEND"], "comfyui_frontend_package", "static")))
     return out
-
-
-def _node(i, kind, pos, inputs=(), outputs=(), widgets=()):
-    return {"id": i, "type": kind, "pos": list(pos), "size": [320, 130], "flags": {}, "order": i, "mode": 0,
-            "inputs": [{"name": n, "type": t, "link": link} for n, t, link in inputs],
-            "outputs": [{"name": n, "type": t, "links": links} for n, t, links in outputs],
-            "properties": {"Node name for S&R": kind}, "widgets_values": list(widgets)}
-
-
-def ade_ui_workflow(frames: int = 4) -> dict:
-    """A small ADE graph as ADE's users save it: Gen1 loader with static context options, big-batch latent."""
-    links = [[1, 1, 0, 2, 0, "MODEL"], [2, 1, 1, 3, 0, "CLIP"], [3, 1, 1, 4, 0, "CLIP"], [4, 2, 0, 5, 0, "MODEL"],
-             [5, 3, 0, 5, 1, "CONDITIONING"], [6, 4, 0, 5, 2, "CONDITIONING"], [7, 6, 0, 5, 3, "LATENT"],
-             [8, 5, 0, 7, 0, "LATENT"], [9, 1, 2, 7, 1, "VAE"], [10, 7, 0, 8, 0, "IMAGE"],
-             [11, 9, 0, 2, 1, "CONTEXT_OPTIONS"]]
-    nodes = [
-        _node(1, "CheckpointLoaderSimple", (0, 0), outputs=[("MODEL", "MODEL", [1]), ("CLIP", "CLIP", [2, 3]),
-                                                            ("VAE", "VAE", [9])], widgets=[CHECKPOINT]),
-        _node(2, "ADE_AnimateDiffLoaderGen1", (420, 0), inputs=[("model", "MODEL", 1),
-                                                               ("context_options", "CONTEXT_OPTIONS", 11)],
-              outputs=[("MODEL", "MODEL", [4])], widgets=[MOTION, "autoselect"]),
-        _node(3, "CLIPTextEncode", (0, 220), inputs=[("clip", "CLIP", 2)],
-              outputs=[("CONDITIONING", "CONDITIONING", [5])], widgets=["a red fox running through snow"]),
-        _node(4, "CLIPTextEncode", (0, 420), inputs=[("clip", "CLIP", 3)],
-              outputs=[("CONDITIONING", "CONDITIONING", [6])], widgets=["blurry"]),
-        _node(5, "KSampler", (820, 0), inputs=[("model", "MODEL", 4), ("positive", "CONDITIONING", 5),
-                                               ("negative", "CONDITIONING", 6), ("latent_image", "LATENT", 7)],
-              outputs=[("LATENT", "LATENT", [8])], widgets=[7, "fixed", 2, 2.0, "euler", "normal", 1.0]),
-        _node(6, "ADE_EmptyLatentImageLarge", (420, 320), outputs=[("LATENT", "LATENT", [7])],
-              widgets=[64, 64, frames]),
-        _node(7, "VAEDecode", (1180, 0), inputs=[("samples", "LATENT", 8), ("vae", "VAE", 9)],
-              outputs=[("IMAGE", "IMAGE", [10])]),
-        _node(8, "PreviewImage", (1420, 0), inputs=[("images", "IMAGE", 10)]),
-        _node(9, "ADE_StandardStaticContextOptions", (0, 620),
-              outputs=[("CONTEXT_OPTS", "CONTEXT_OPTIONS", [11])], widgets=[16, 4, "pyramid", False, 0.0, 1]),
-    ]
-    return {"last_node_id": 9, "last_link_id": 11, "version": 0.4, "nodes": nodes, "links": links, "extra": {},
-            "groups": [{"title": "AnimateDiff", "bounding": [400, -60, 400, 560], "color": "#3f789e"}]}
-
-
-def ade_api_prompt(legacy: bool = False) -> dict:
-    loader = ({"class_type": "ADE_AnimateDiffLoaderWithContext",
-               "inputs": {"model": ["1", 0], "model_name": MOTION, "beta_schedule": "sqrt_linear (AnimateDiff)",
-                          "motion_scale": 1.0, "apply_v2_models_properly": False}} if legacy else
-              {"class_type": "ADE_AnimateDiffLoaderGen1",
-               "inputs": {"model": ["1", 0], "model_name": MOTION, "beta_schedule": "autoselect"}})
-    return {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
-        "2": loader,
-        "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": "a fox"}},
-        "4": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": "blurry"}},
-        "5": {"class_type": "KSampler", "inputs": {"model": ["2", 0], "positive": ["3", 0], "negative": ["4", 0],
-                                                   "latent_image": ["6", 0], "seed": 3, "steps": 1, "cfg": 1.0,
-                                                   "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0}},
-        "6": {"class_type": "ADE_EmptyLatentImageLarge", "inputs": {"width": 64, "height": 64, "batch_size": 2}},
-        "7": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
-        "8": {"class_type": "PreviewImage", "inputs": {"images": ["7", 0]}},
-    }
 
 
 @pytest.fixture(scope="module", params=_frontends(), ids=lambda p: p[0])

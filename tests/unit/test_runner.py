@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from tools import run_workflow
+from tools.pack_index import needed_node_types
 from tools.workflow_api import WORKFLOWS_DIR
 
 
@@ -170,8 +171,9 @@ def test_no_custom_nodes_refuses_and_names_the_pack(tmp_path, fake_loading):
 
 def test_still_missing_after_loading_is_refused(tmp_path, fake_loading):
     booted = _Booted(tmp_path, ["KSampler"], ["VHS_VideoCombine"])
-    with pytest.raises(run_workflow.RunError, match=r"node 3 \(ADE_UseEvolvedSampling\): ComfyUI-AnimateDiff-Evolved"):
-        run_workflow.check_node_types(_api("KSampler", "VHS_VideoCombine", "ADE_UseEvolvedSampling"), booted,
+    with pytest.raises(run_workflow.RunError, match=r"node 3 \(ACN_AdvancedControlNetApply\): "
+                                                    r"ComfyUI-Advanced-ControlNet"):
+        run_workflow.check_node_types(_api("KSampler", "VHS_VideoCombine", "ACN_AdvancedControlNetApply"), booted,
                                       "auto", quiet=True)
     assert booted.loads == 1
 
@@ -188,13 +190,88 @@ def test_the_converter_sees_the_loaded_packs(tmp_path, fake_loading, monkeypatch
     node types available, and before the missing-type check."""
     seen = []
 
-    def convert(workflow, available):
-        seen.append(set(available))
+    def convert(workflow, installed, strict):
+        seen.append(set(installed))
         return _api("KSampler")
     monkeypatch.setattr(run_workflow, "convert_workflow_step", convert)
     booted = _Booted(tmp_path, ["KSampler"], ["VHS_VideoCombine"])
     assert run_workflow.check_node_types(_api("ADE_UseEvolvedSampling"), booted, "auto", True) == _api("KSampler")
     assert seen == [{"KSampler", "VHS_VideoCombine"}]
+
+
+# ----------------------------------------------------------------------- other AnimateDiff packs' workflows (issue 19)
+def _registry(*extra):
+    """Core ComfyUI's and this pack's node types the converter writes, plus the test nodes of the workflows."""
+    from tools.convert.targets import Targets
+    return [*Targets().definitions, "VAEDecode", "PreviewImage", "CLIPTextEncode", "SaveAnimatedWEBP",
+            "ALCMTest_RandomSD15", "ALCMTest_RandomCond", "ALCMTest_RandomVAE", *extra]
+
+
+@pytest.mark.parametrize("fmt", ["ui", "api"])
+def test_ade_workflows_are_converted_in_memory_with_the_report_printed(tmp_path, fake_loading, capsys, fmt):
+    from ade_small_workflows import ade_api_prompt, ade_ui_workflow
+    from tools.convert import convert_workflow
+    workflow = ade_ui_workflow(tiny=True) if fmt == "ui" else ade_api_prompt(tiny=True)
+    before = json.loads(json.dumps(workflow))
+    booted = _Booted(tmp_path, _registry(), [], replaceable=["ADE_EmptyLatentImageLarge"])
+    converted = run_workflow.check_node_types(workflow, booted, "auto", quiet=True)
+    assert workflow == before  # the file's workflow is left as it is
+    assert not [t for t in needed_node_types(converted) if t.startswith("ADE_")]
+    assert {"ALCM_LoadMotionModel", "ALCM_ApplyMotionModel", "EmptyLatentImage"} <= set(needed_node_types(converted))
+    err = capsys.readouterr().err
+    assert "ADE_AnimateDiffLoaderGen1, ADE_EmptyLatentImageLarge" in err and "not installed here" in err
+    expected = convert_workflow(workflow, available=set(booted.nodes.NODE_CLASS_MAPPINGS)).lines
+    assert len(expected) >= 2 and all(f"  {line}\n" in err for line in expected)  # every line of the report
+    # the big-batch latent too, though 0.33's server could replace it: the UI conversion needs a definition for it
+    assert "node 6 (ADE_EmptyLatentImageLarge) converted: became EmptyLatentImage" in err
+
+
+def test_with_ade_installed_nothing_changes(tmp_path, fake_loading, capsys):
+    from ade_small_workflows import ade_api_prompt
+    workflow = ade_api_prompt(tiny=True)
+    booted = _Booted(tmp_path, _registry(), ["ADE_AnimateDiffLoaderGen1", "ADE_EmptyLatentImageLarge"])
+    assert run_workflow.check_node_types(workflow, booted, "auto", quiet=True) is workflow
+    assert booted.loads == 1 and capsys.readouterr().err == ""
+
+
+def test_strict_convert_refuses_what_would_differ(tmp_path, fake_loading, capsys):
+    from ade_small_workflows import ade_api_prompt
+    legacy = ade_api_prompt(legacy=True)
+    booted = _Booted(tmp_path, _registry(), [])
+    with pytest.raises(run_workflow.RunError) as e:
+        run_workflow.check_node_types(legacy, booted, "auto", quiet=True, strict_convert=True)
+    assert e.value.status == 1 and "--strict-convert" in str(e.value)
+    assert "node 2 (ADE_AnimateDiffLoaderWithContext) not reproduced: apply_v2_models_properly=False" in str(e.value)
+    assert capsys.readouterr().err == ""
+    run_workflow.check_node_types(legacy, booted, "auto", quiet=True)  # without the flag: converted, and said so
+    assert "  node 2 (ADE_AnimateDiffLoaderWithContext) not reproduced: apply_v2_models_properly=False" in \
+        capsys.readouterr().err
+    assert _help_mentions("--strict-convert")
+
+
+def _help_mentions(option: str) -> bool:
+    import contextlib
+    import io
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        run_workflow.parse_args(["--help"])
+    return option in out.getvalue()
+
+
+def test_muted_ade_nodes_are_converted_and_broken_ones_refused(tmp_path, fake_loading):
+    from ade_small_workflows import ade_api_prompt, ade_ui_workflow
+    ui = ade_ui_workflow(tiny=True)
+    for node in ui["nodes"]:
+        node["mode"] = 2 if node["type"].startswith("ADE_") else node["mode"]
+    booted = _Booted(tmp_path, _registry(), [])
+    converted = run_workflow.check_node_types(ui, booted, "auto", quiet=True)
+    assert not [n for n in converted["nodes"] if n["type"].startswith("ADE_")]  # every node needs a known type
+    broken = ade_api_prompt(tiny=True)
+    broken["2"]["inputs"]["model"] = ["99", 0]
+    with pytest.raises(run_workflow.RunError, match=r"cannot be converted.*node 2 \(ADE_AnimateDiffLoaderGen1\): "
+                                                    r"input 'model' links to node '99'") as e:
+        run_workflow.check_node_types(broken, booted, "auto", quiet=True)
+    assert e.value.status == 2
 
 
 def test_bad_files_stop_before_comfyui_is_looked_up(tmp_path, capsys, monkeypatch):
