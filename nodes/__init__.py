@@ -2,7 +2,7 @@
 from comfy_api.latest import ComfyExtension, io
 
 from .motion_model import register_model_folders
-from . import nodes_context, nodes_i2v, nodes_motion, nodes_noise, nodes_train, nodes_travel
+from . import nodes_context, nodes_context_options, nodes_i2v, nodes_motion, nodes_noise, nodes_train, nodes_travel
 from . import nodes_noise_schedule, nodes_sample_settings
 from . import nodes_sparsectrl
 
@@ -12,5 +12,6 @@ class AnimateLCMExtension(ComfyExtension):
         register_model_folders()
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return (nodes_motion.NODES + nodes_i2v.NODES + nodes_context.NODES + nodes_travel.NODES + nodes_noise.NODES
-                + nodes_train.NODES + nodes_sample_settings.NODES + nodes_noise_schedule.NODES + nodes_sparsectrl.NODES)
+        return (nodes_motion.NODES + nodes_i2v.NODES + nodes_context.NODES + nodes_context_options.NODES
+                + nodes_travel.NODES + nodes_noise.NODES + nodes_train.NODES + nodes_sample_settings.NODES
+                + nodes_noise_schedule.NODES + nodes_sparsectrl.NODES)

@@ -1,10 +1,30 @@
-"""V3 node: context windows for animations longer than the motion module's training length."""
+"""V3 nodes that attach context windows to a MODEL: `AnimateLCM Context Options` (one set of options, widgets) and
+`Apply Context Options` (a chain from the options nodes in nodes_context.py)."""
 from comfy_api.latest import io
 
 from ..animatelcm_core.context import FUSE_METHODS, SCHEDULES, ContextOptions
 from .context import MODES, attach_context
 from .motion_model import MOTION_KEY
+from .nodes_context_options import CONTEXT_CATEGORY, ContextOptionsType, ViewOptionsType
 from .nodes_motion import CATEGORY
+
+
+def _max_length(model) -> int | None:
+    """The motion module's position-encoding length, None for a MODEL without a motion module."""
+    motion = model.get_additional_models_with_key(MOTION_KEY)
+    return motion[0].model.config.pe_length if motion else None
+
+
+def stretch_input():
+    return io.Boolean.Input("stretch_position_encoding", default=False, optional=True,
+                            tooltip="Allow windows longer than the motion module's limit by interpolating its "
+                                    "position encodings to that length (motion may get slower/blurrier).")
+
+
+def freenoise_input():
+    return io.Boolean.Input("freenoise", default=False, optional=True,
+                            tooltip="FreeNoise: reschedule the initial noise so every window holds the first "
+                                    "window's noise frames, locally shuffled (windows agree, less drift).")
 
 
 class ContextWindows(io.ComfyNode):
@@ -26,32 +46,60 @@ class ContextWindows(io.ComfyNode):
                     io.Int.Input("context_overlap", default=4, min=0, max=127,
                                  tooltip="Frames shared by neighbouring windows; must be below context_length."),
                     io.Combo.Input("schedule", options=list(SCHEDULES), default="static",
-                                   tooltip="static: fixed windows. uniform: windows shift every step. looped: shifting "
-                                           "windows with strides, optionally wrapping around (closed_loop)."),
-                    io.Int.Input("stride", default=1, min=1, max=8,
-                                 tooltip="looped schedule: number of stride levels (1 = contiguous windows only)."),
+                                   tooltip="static: fixed windows. uniform: windows shift every step, none wraps. "
+                                           "looped: shifting windows that may wrap around (more with closed_loop). "
+                                           "batched: consecutive windows, no overlap."),
+                    io.Int.Input("stride", default=1, min=1, max=32,
+                                 tooltip="uniform/looped: number of stride levels (1 = contiguous windows only)."),
                     io.Boolean.Input("closed_loop", default=False,
-                                     tooltip="looped schedule: let windows wrap so the last frame flows into the first."),
+                                     tooltip="looped schedule: more wrapping windows, so the last frame flows into the "
+                                             "first."),
                     io.Combo.Input("fuse_method", options=list(FUSE_METHODS), default="pyramid",
                                    tooltip="How overlapping windows are blended: pyramid favours window centres, flat "
-                                           "averages, overlap-linear crossfades only across the overlap."),
-                    io.Boolean.Input("stretch_position_encoding", default=False, optional=True,
-                                     tooltip="Allow a context_length above the motion module's limit by interpolating "
-                                             "its position encodings to that length (motion may get slower/blurrier)."),
-                    io.Boolean.Input("freenoise", default=False, optional=True,
-                                     tooltip="FreeNoise: reschedule the initial noise so every window holds the first "
-                                             "window's noise frames, locally shuffled (windows agree, less drift).")],
+                                           "averages, overlap-linear crossfades across the overlap."),
+                    stretch_input(), freenoise_input(),
+                    io.Boolean.Input("use_on_equal_length", default=False, optional=True,
+                                     tooltip="Also window a video exactly context_length frames long."),
+                    ViewOptionsType.Input("view_opts", optional=True,
+                                          tooltip="Windows inside the motion modules' attention within each window.")],
             outputs=[io.Model.Output(tooltip="The MODEL with context windows.")])
 
     @classmethod
     def execute(cls, model, mode, context_length, context_overlap, schedule, stride, closed_loop, fuse_method,
-                stretch_position_encoding=False, freenoise=False):
-        motion = model.get_additional_models_with_key(MOTION_KEY)
-        if not motion:
+                stretch_position_encoding=False, freenoise=False, use_on_equal_length=False, view_opts=None):
+        max_length = _max_length(model)
+        if max_length is None:
             raise ValueError("Connect the MODEL from 'Apply Motion Module': this MODEL has no motion module.")
-        opts = ContextOptions(context_length, context_overlap, schedule, stride, closed_loop, fuse_method)
-        max_length = motion[0].model.config.pe_length
+        opts = ContextOptions(context_length, context_overlap, schedule, stride, closed_loop, fuse_method,
+                              use_on_equal_length, view_opts)
         return io.NodeOutput(attach_context(model, opts, mode, max_length, stretch_position_encoding, freenoise))
 
 
-NODES = [ContextWindows]
+class ApplyContextOptions(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="ALCM_ApplyContextOptions", display_name="Apply Context Options", category=CONTEXT_CATEGORY,
+            description="Attaches context options (a chain from the Context Options nodes) to a MODEL: windows for "
+                        "videos longer than the context length. Connect after 'Apply Motion Module'; a MODEL without "
+                        "a motion module works in full mode (e.g. batched windows).",
+            inputs=[io.Model.Input("model", tooltip="The MODEL (usually after 'Apply Motion Module')."),
+                    ContextOptionsType.Input("context_options", tooltip="From a Context Options node (or chain)."),
+                    io.Combo.Input("mode", options=["full", "motion-only"], default="full",
+                                   tooltip="full: the whole UNet runs per window (AnimateDiff-Evolved's windows; "
+                                           "memory of one window). motion-only: the image layers see all frames and "
+                                           "only the motion modules work in windows (faster, memory grows with "
+                                           "the frames)."),
+                    stretch_input(), freenoise_input()],
+            outputs=[io.Model.Output(tooltip="The MODEL with context windows.")])
+
+    @classmethod
+    def execute(cls, model, context_options, mode="full", stretch_position_encoding=False, freenoise=False):
+        if freenoise and context_options.first.schedule_name == "views_only":
+            raise ValueError("FreeNoise needs context windows of a length: the first context options are Views "
+                             "Only, which has none.")
+        return io.NodeOutput(attach_context(model, context_options, mode, _max_length(model),
+                                            stretch_position_encoding, freenoise))
+
+
+NODES = [ContextWindows, ApplyContextOptions]

@@ -1,4 +1,5 @@
-"""Context windows in a real ComfyUI: exactness when one window covers all, 64 frames end to end, propagation."""
+"""Context windows in a real ComfyUI: exactness when one window covers all, 64 frames end to end, propagation; the
+options nodes and chains, the step and window of every model call, errors before sampling."""
 import pytest
 import torch
 
@@ -163,3 +164,122 @@ def test_comfyui_own_context_windows_with_freenoise(host, lcm):
     assert with_freenoise.shape == (64, 4, 8, 8) and torch.isfinite(with_freenoise).all()
     assert seen and set(seen) <= {16, 17}, sorted(set(seen))
     assert not torch.equal(with_freenoise, run(False))
+
+
+# ---------------------------------------------------------------- options nodes, chains, steps (plain UNet, full mode)
+
+def _record_windows(model):
+    """A clone of `model` that records, per UNet call, the sigma and the context window's frames (None: all)."""
+    import comfy.patcher_extension
+    calls = []
+
+    def record(executor, x, timesteps, context, y, control, transformer_options, **kwargs):
+        window = transformer_options.get("context_window")
+        sigma = round(float(transformer_options["sigmas"][0]), 4)
+        calls.append((sigma, None if window is None else list(window.index_list)))
+        return executor(x, timesteps, context, y, control, transformer_options, **kwargs)
+    m = model.clone()
+    m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, "test_record_windows", record)
+    return m, calls
+
+
+def _sample_plain(model, frames, sampler="euler", sigmas=(6.0, 3.0, 1.5, 0.0), seed=0):
+    import comfy.sample
+    import comfy.samplers
+    import comfy_helpers
+    noise = torch.randn(frames, 4, 8, 8, generator=torch.Generator().manual_seed(seed))
+    return comfy.sample.sample_custom(model, noise, 1.0, comfy.samplers.sampler_object(sampler), torch.tensor(sigmas),
+                                      comfy_helpers.random_cond(0), comfy_helpers.random_cond(1),
+                                      torch.zeros_like(noise), disable_pbar=True, seed=seed)
+
+
+def _chain(host, *entries):
+    """A chain built by the options nodes: entries are (node id suffix, inputs)."""
+    chain = None
+    for suffix, inputs in entries:
+        node = host.nodes.NODE_CLASS_MAPPINGS[f"ALCM_ContextOptions{suffix}"]
+        chain = graph_utils.node_output(node.execute(**inputs, prev_context=chain))
+    return chain
+
+
+def _apply(host, model, chain, mode="full"):
+    node = host.nodes.NODE_CLASS_MAPPINGS["ALCM_ApplyContextOptions"]
+    return graph_utils.node_output(node.execute(model, chain, mode))
+
+
+@pytest.fixture(scope="module")
+def plain(host):
+    return host.helpers.random_sd15(seed=31)
+
+
+@pytest.mark.parametrize("sampler", ["euler", "heun"])
+def test_every_call_runs_the_windows_of_its_sampler_step(host, plain, sampler):
+    """Each UNet call holds one window of the looped schedule at the sampler's step as ADE counts it: completed steps
+    (progress callbacks), so Heun's second call of step i, made after that step's callback, already has step i+1's
+    windows, which is also the step of its sigma."""
+    ctx = host.pack.animatelcm_core.context
+    chain = _chain(host, ("Looped", dict(context_length=8, context_stride=1, context_overlap=3, closed_loop=False)))
+    model, calls = _record_windows(_apply(host, plain, chain))
+    sigmas = (6.0, 3.0, 1.5, 0.0)
+    _sample_plain(model, 20, sampler, sigmas)
+    opts = ctx.ContextOptions(8, 3, "looped")
+    expected = []
+    for i in range(len(sigmas) - 1):
+        evals = [(sigmas[i], i)] if sampler == "euler" or sigmas[i + 1] == 0 else [(sigmas[i], i), (sigmas[i + 1], i + 1)]
+        for sigma, step in evals:
+            expected += [(sigma, w) for w in ctx.get_windows(opts, 20, step)]
+    assert calls == expected
+
+
+def test_chain_switches_windows_over_sampling(host, plain):
+    """Static windows of 8 first, from 50% of sampling batched windows of 5: the calls follow the chain."""
+    chain = _chain(host, ("Static", dict(context_length=8, context_overlap=2)),
+                   ("Batched", dict(context_length=5, start_percent=0.5)))
+    model, calls = _record_windows(_apply(host, plain, chain))
+    _sample_plain(model, 12, sigmas=(14.0, 6.0, 1.0, 0.3, 0.0))
+    lengths = {}
+    for sigma, window in calls:
+        lengths.setdefault(sigma, set()).add(len(window))
+    switch = plain.get_model_object("model_sampling").percent_to_sigma(0.5)
+    assert {s: ({8} if s > switch else {5, 2}) for s in lengths} == lengths
+
+
+def test_motion_only_mode_leaves_the_unet_whole(host, lcm):
+    """motion-only: the UNet sees all frames (no context_window entry); full: every call is one window."""
+    base, handle, inflated = lcm
+    chain = _chain(host, ("Static", dict(context_length=8, context_overlap=2)))
+    model, calls = _record_windows(_apply(host, inflated, chain, "motion-only"))
+    _sample_plain(model, 12, sigmas=(4.0, 0.0))
+    assert calls == [(4.0, None)]
+
+
+def test_uniform_strides_too_wide_fail_before_sampling(host, plain):
+    """ADE's uniform windows with stride 2 do not fit 12 frames of length 8: a clear error before any UNet call."""
+    errors = host.pack.animatelcm_core.errors
+    chain = _chain(host, ("Uniform", dict(context_length=8, context_stride=2, context_overlap=2)))
+    model, calls = _record_windows(_apply(host, plain, chain))
+    with pytest.raises(errors.ContextOptionsError, match="do not fit 12 frames.*context_stride 1"):
+        _sample_plain(model, 12)
+    assert calls == []
+
+
+def test_node_errors(host, plain, lcm):
+    base, handle, inflated = lcm
+    errors = host.pack.animatelcm_core.errors
+    views = graph_utils.node_output(host.nodes.NODE_CLASS_MAPPINGS["ALCM_ViewOptionsStatic"].execute(8, 2))
+    with pytest.raises(errors.ContextOptionsError, match=r"view_overlap \(8\) must be smaller than view_length"):
+        host.nodes.NODE_CLASS_MAPPINGS["ALCM_ViewOptionsStatic"].execute(8, 8)
+    with pytest.raises(errors.ContextOptionsError, match=r"context_overlap \(8\) must be smaller"):
+        _chain(host, ("Static", dict(context_length=8, context_overlap=8)))
+    views_only = _chain(host, ("ViewsOnly", dict(view_opts=views)))
+    with pytest.raises(ValueError, match="no motion module.*view options"):
+        _apply(host, plain, views_only)
+    with pytest.raises(ValueError, match="Views-only context options.*mode 'full'"):
+        _apply(host, inflated, views_only, "motion-only")
+    with pytest.raises(ValueError, match="FreeNoise needs context windows"):
+        host.nodes.NODE_CLASS_MAPPINGS["ALCM_ApplyContextOptions"].execute(inflated, views_only, "full", False, True)
+    static = _chain(host, ("Static", dict(context_length=8, context_overlap=2)))
+    with pytest.raises(ValueError, match="no motion module.*motion-only"):
+        _apply(host, plain, static, "motion-only")
+    model = _apply(host, plain, static)  # full mode without a motion module works (ADE's Batched [Non-AD])
+    assert model.model_options["context_handler"] is not None and plain.model_options.get("context_handler") is None
