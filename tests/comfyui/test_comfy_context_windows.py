@@ -283,3 +283,43 @@ def test_node_errors(host, plain, lcm):
         _apply(host, plain, static, "motion-only")
     model = _apply(host, plain, static)  # full mode without a motion module works (ADE's Batched [Non-AD])
     assert model.model_options["context_handler"] is not None and plain.model_options.get("context_handler") is None
+
+
+# ---------------------------------------------------------------- view options (windows inside the motion modules)
+
+def _takes_views() -> bool:
+    import inspect
+    import sys
+    core = next(m for name, m in sys.modules.items() if name.endswith("animatelcm_core.motion_module"))
+    return "views" in inspect.signature(core.MotionModule.forward).parameters
+
+
+def _views(host, length, overlap, kind="Static"):
+    node = host.nodes.NODE_CLASS_MAPPINGS[f"ALCM_ViewOptions{kind}"]
+    return graph_utils.node_output(node.execute(length, overlap))
+
+
+@pytest.mark.parametrize("mode", ["full", "motion-only"])
+def test_view_options_act_inside_the_motion_modules(host, lcm, mode):
+    """Views only (full) and 12-frame motion-only windows with views inside (windows of windows) change the result;
+    views as long as what the motion module sees change nothing."""
+    if not _takes_views():
+        pytest.skip("the motion module has no `views` argument yet (/work/team/interfaces/H4-views-for-H6.patch)")
+    base, handle, inflated = lcm
+    noise = torch.randn(16, 4, 8, 8, generator=torch.Generator().manual_seed(41))
+    if mode == "full":
+        def chain(views):
+            return _chain(host, ("ViewsOnly", dict(view_opts=views)))
+        plain_model = inflated
+    else:
+        def chain(views):
+            return _chain(host, ("Static", dict(context_length=12, context_overlap=4, view_opts=views)))
+        plain_model = _apply(host, inflated, _chain(host, ("Static", dict(context_length=12, context_overlap=4))),
+                             mode)
+    plain = _sample(plain_model, noise, steps=2)
+    viewed = _sample(_apply(host, inflated, chain(_views(host, 8, 4)), mode), noise, steps=2)
+    still = _sample(graph_utils.inflate(host, base, handle, effect=0.0), noise, steps=2)  # no motion at all
+    # the random motion module moves the result little; views change a good part of what it does
+    assert float((viewed - plain).abs().max()) > 0.1 * float((plain - still).abs().max())
+    whole = _sample(_apply(host, inflated, chain(_views(host, 16, 4)), mode), noise, steps=2)
+    torch.testing.assert_close(whole, plain, rtol=1e-5, atol=1e-5)

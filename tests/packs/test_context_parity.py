@@ -11,7 +11,7 @@ temporal module class at reduced width on the same weights and input (test_view_
 import pytest
 import torch
 
-FRAMES, SIZE, STEPS, CFG, SEED = 16, 64, 3, 2.0, 5
+FRAMES, SIZE, STEPS, CFG, SEED = 16, 64, 3, 1.0, 5
 ADE_IDS = {"static": "ADE_StandardStaticContextOptions", "uniform": "ADE_StandardUniformContextOptions",
            "looped": "ADE_LoopedUniformContextOptions", "legacy": "ADE_AnimateDiffUniformContextOptions",
            "batched": "ADE_BatchedContextOptions"}
