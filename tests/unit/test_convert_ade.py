@@ -52,7 +52,7 @@ def test_gen1_loader_lora_chain_order_and_multivals():
     p = result.workflow
     apply = p[chain(p)[0][0]]
     assert apply["class_type"] == "ALCM_ApplyMotionModel"
-    assert apply["inputs"]["scale"] == 1.3 and apply["inputs"]["effect"] == 0.6
+    assert apply["inputs"]["scale"] == 1.5 and apply["inputs"]["effect"] == 0.4
     lora_b = p[apply["inputs"]["motion_model"][0]]
     lora_a = p[lora_b["inputs"]["motion_model"][0]]
     assert (lora_b["inputs"]["lora_name"], lora_b["inputs"]["strength"]) == (samples.LORA_B, 0.5)

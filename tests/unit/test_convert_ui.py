@@ -112,7 +112,7 @@ def test_bypassed_and_muted_ade_nodes():
     loras = [n for n in wf["nodes"] if n["type"] == "ALCM_ApplyMotionLoRA"]
     assert [n["widgets_values"] for n in loras] == [[samples.LORA_A, 0.8]]
     apply = next(n for n in wf["nodes"] if n["type"] == "ALCM_ApplyMotionModel")
-    assert apply["widgets_values"][1:3] == [1.0, 1.3]  # effect default, scale 1.3
+    assert apply["widgets_values"][1:3] == [1.0, 1.5]  # effect default, scale 1.5
     assert any(e.node == 13 and e.kind == NOTE and "bypassed" in e.message for e in result.report)
     ui = ui_from_api(api)
     by_id(ui)[10]["mode"] = 4  # the loader itself bypassed: the sampler gets the plain MODEL

@@ -52,7 +52,7 @@ def sampling_choice(s, node, item, model_name: str):
     choice = ADE_BETA_NAMES.get(name)
     options = s.targets.choices("ALCM_ApplyMotionModel", "model_sampling")
     if choice == AUTO_ADE and AUTO_ADE not in options:
-        if "lcm" in model_name.lower():
+        if "animatelcm" in model_name.lower().replace("-", "").replace("_", ""):
             s.not_reproduced(node, "beta_schedule", item.value, "ADE's autoselect picks 'lcm' (scaled-linear, 50 "
                              "original steps) for AnimateLCM; this checkout's model_sampling has no 'auto (ADE)', "
                              "so 'auto' (AnimateLCM's official schedule) is used")

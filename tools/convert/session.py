@@ -81,6 +81,9 @@ class Session:
             if item is None:
                 continue
             checked[name] = self._fit(origin_node, target, name, item) if origin_node is not None else item
+        for slot in target.widgets:  # a prompt needs every required widget: unset ones get their default
+            if slot.name not in checked and not slot.optional and slot.spec.get("default") is not None:
+                checked[slot.name] = slot.spec["default"]
         mode = 2 if origin_node is not None and origin_node.mode == 2 else 0
         return self.plan.add(node_type, origin, checked, title, properties, mode, memo)
 
