@@ -124,7 +124,7 @@ def run_prompt(prompt: dict) -> dict:
     pid = str(uuid.uuid4())
     asyncio.set_event_loop(LOOP)
     valid, error, outputs, node_errors = LOOP.run_until_complete(execution.validate_prompt(pid, prompt, None))
-    if not valid:
+    if not valid or node_errors:  # ComfyUI drops an invalid output silently when another one is valid
         raise RuntimeError(f"prompt failed validation: {error} {node_errors}")
     CAPTURED.clear()
     srv = _Server()
