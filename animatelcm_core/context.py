@@ -161,8 +161,9 @@ def _raw_weights(opts: ContextOptions, windows: Sequence[Sequence[int]], index: 
     return torch.as_tensor(weights * counted_positions(window, method == "relative"), dtype=torch.float64)
 
 
-def get_window_weights(opts: ContextOptions, windows: Sequence[Sequence[int]], index: int, num_frames: int | None = None,
-                       sigma: float | None = None, seed: int = 0, step: int = 0) -> torch.Tensor:
+def get_window_weights(opts: ContextOptions, windows: Sequence[Sequence[int]], index: int,
+                       num_frames: int | None = None, sigma: float | None = None, seed: int = 0,
+                       step: int = 0) -> torch.Tensor:
     """Unnormalised fp32 weights of windows[index]."""
     frames = num_frames if num_frames is not None else 1 + max(f for w in windows for f in w)
     return _raw_weights(opts, windows, index, frames, sigma, seed, step, False).float()

@@ -240,7 +240,8 @@ def _detach(m) -> None:
     if isinstance(m.model_options.get("context_handler"), FrameContextHandler):
         m.model_options.pop("context_handler")
     m.model_options.get("transformer_options", {}).pop(MOTION_WINDOWS, None)
-    for kind in (comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE, comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING):
+    kinds = comfy.patcher_extension.WrappersMP
+    for kind in (kinds.SAMPLER_SAMPLE, kinds.PREPARE_SAMPLING):
         m.remove_wrappers_with_key(kind, CONTEXT_KEY)
 
 

@@ -225,7 +225,9 @@ def test_every_call_runs_the_windows_of_its_sampler_step(host, plain, sampler):
     opts = ctx.ContextOptions(8, 3, "looped")
     expected = []
     for i in range(len(sigmas) - 1):
-        evals = [(sigmas[i], i)] if sampler == "euler" or sigmas[i + 1] == 0 else [(sigmas[i], i), (sigmas[i + 1], i + 1)]
+        evals = [(sigmas[i], i)]
+        if sampler == "heun" and sigmas[i + 1] != 0:
+            evals.append((sigmas[i + 1], i + 1))
         for sigma, step in evals:
             expected += [(sigma, w) for w in ctx.get_windows(opts, 20, step)]
     assert calls == expected

@@ -181,7 +181,8 @@ def test_schedules_grid(schedule):
 def test_open_uniform_and_static_never_wrap():
     """static, uniform and batched windows are increasing runs (no wrap-around), unlike looped."""
     for schedule in ("static", "uniform", "batched"):
-        for n, step, stride in itertools.product((20, 48, 64, 77), range(12), (1, 2) if schedule != "uniform" else (1,)):
+        strides = (1, 2) if schedule != "uniform" else (1,)
+        for n, step, stride in itertools.product((20, 48, 64, 77), range(12), strides):
             for w in get_windows(ContextOptions(16, 0 if schedule == "batched" else 4, schedule, stride), n, step):
                 assert all(b > a for a, b in zip(w, w[1:])), (schedule, n, step, w)
     assert any(any(b < a for a, b in zip(w, w[1:])) for step in range(8)
@@ -281,7 +282,8 @@ def test_fuse_places_frames_by_index():
 def test_fuse_keeps_half_precision_dtype():
     opts = ContextOptions()
     windows = get_windows(opts, 20)
-    fused = fuse([torch.ones(16, 4, dtype=torch.float16) for _ in windows], windows, fuse_weights(opts, windows, 20), 20)
+    outputs = [torch.ones(16, 4, dtype=torch.float16) for _ in windows]
+    fused = fuse(outputs, windows, fuse_weights(opts, windows, 20), 20)
     assert fused.dtype == torch.float16 and fused.shape == (20, 4)
     assert torch.allclose(fused.float(), torch.ones(20, 4), atol=1e-3)
 

@@ -31,7 +31,8 @@ def test_plan_runs_attend_per_view_and_fuses():
     expected = torch.zeros_like(h)
     for window, w in zip(windows, fuse_weights(views, windows, 20, in_views=True)):
         sub = h[:, window]
-        expected.index_add_(1, torch.tensor(window), (sub + torch.tanh(sub.mean(dim=1, keepdim=True) @ mix)) * w.view(1, -1, 1))
+        attended = sub + torch.tanh(sub.mean(dim=1, keepdim=True) @ mix)
+        expected.index_add_(1, torch.tensor(window), attended * w.view(1, -1, 1))
     torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-6)
     assert (out - h).abs().max() > 1e-2
 
