@@ -5,7 +5,9 @@ main.py, before it loads custom nodes (both 0.3.64 and 0.33.0): model and input/
 at import; 0.33's core node replacements register on it); ComfyUI's functions saved around the pack imports
 (`hook_breaker_ac10a0`); then `nodes.init_extra_nodes`: core's extra nodes and every pack in the custom_nodes
 folders. The runner does the same, in two steps: core and this pack first, the installed packs when the workflow
-needs them (`load_installed_packs`); `nodes/host.py` holds the release differences.
+needs them (`load_installed_packs`); `nodes/host.py` holds the release differences. The runner stands in for main.py
+in one more way (`stand_in_for_main`): packs that locate ComfyUI through the running script (`__main__.__file__`:
+FizzNodes copies its web scripts to `<that folder>/web/extensions/FizzleDorf`) find ComfyUI's main.py.
 """
 import asyncio
 import importlib.util
@@ -58,6 +60,14 @@ def host_features():
         spec.loader.exec_module(module)
         sys.modules[name] = module
     return sys.modules[name]
+
+
+def stand_in_for_main(comfyui: str) -> None:
+    """`__main__.__file__` is ComfyUI's main.py for the rest of the run, as under ComfyUI's own server (else the
+    packs that write next to it would write into this pack's tools/ folder)."""
+    main = sys.modules.get("__main__")
+    if main is not None:
+        main.__file__ = os.path.join(comfyui, "main.py")
 
 
 def _import_path(comfyui: str):

@@ -36,7 +36,7 @@ PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __package__ in (None, ""):  # run as a script: make `tools` importable
     sys.path.insert(0, PACK_DIR)
 
-from tools.comfy_boot import boot, host_features, load_installed_packs  # noqa: E402,F401 (host_features: tests)
+from tools.comfy_boot import boot, host_features, load_installed_packs, stand_in_for_main  # noqa: E402,F401
 from tools.convert import ConversionError, StrictRefused, convert_workflow  # noqa: E402
 from tools.convert.core import is_foreign_type  # noqa: E402
 from tools.errors import EXIT_MISSING, EXIT_USAGE, RunError  # noqa: E402
@@ -90,15 +90,10 @@ def missing_node_types(workflow: dict, booted) -> dict:
 
 def foreign_node_types(workflow: dict, installed: set) -> list:
     """The node types of other AnimateDiff packs (ADE, the old ComfyUI AnimateDiff pack, FizzNodes' schedules) that
-    the workflow names and that are not installed, muted, bypassed and subgraph nodes included (the UI conversion
-    needs every node's type)."""
-    if isinstance(workflow.get("nodes"), list):
-        graphs = [workflow, *((workflow.get("definitions") or {}).get("subgraphs") or [])]
-        nodes = [n for g in graphs if isinstance(g, dict) for n in g.get("nodes") or []]
-        kinds = {n.get("type") for n in nodes if isinstance(n, dict)}
-    else:
-        kinds = {n.get("class_type") for n in workflow.values() if isinstance(n, dict)}
-    return sorted(k for k in kinds if isinstance(k, str) and is_foreign_type(k) and k not in installed)
+    the workflow's active nodes need and that are not installed. Muted and bypassed ones alone need nothing: the UI
+    conversion keeps them as the frontend keeps nodes of missing types (never sent; a bypassed one passes its inputs
+    on); with active ones, the converter takes them all."""
+    return sorted(k for k in needed_node_types(workflow) if is_foreign_type(k) and k not in installed)
 
 
 def convert_workflow_step(workflow: dict, installed: set, strict: bool = False) -> dict:
@@ -274,6 +269,7 @@ def run(argv=None) -> int:
             if f and not os.path.isfile(f):
                 raise RunError(f"no such file: {f}", EXIT_USAGE)
         comfyui = find_comfyui(opts.comfyui)
+        stand_in_for_main(comfyui)
         output_dir = os.path.abspath(opts.output)
         os.makedirs(output_dir, exist_ok=True)
         booted = boot(comfyui, opts.cpu, output_dir, _input_dir(opts), [os.path.abspath(m) for m in opts.models],

@@ -2,13 +2,13 @@
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 import checkpoint_files
+from runner_trees import comfyui_tree, linked_install
 
 PACK_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUNNER = os.path.join(PACK_DIR, "tools", "run_workflow.py")
@@ -30,34 +30,6 @@ def test_help_lists_the_overrides(tmp_path):
     assert result.returncode == 0
     for option in ("--comfyui", "--models", "--output", "--seed", "--prompt", "--frames", "--cpu"):
         assert option in result.stdout
-
-
-def comfyui_tree(comfyui: str, root) -> str:
-    """A ComfyUI folder that runs the host's code without touching the host: its top-level modules copied (ComfyUI
-    finds its folders from `folder_paths.py`'s real path), its packages linked, its own custom_nodes, user, input,
-    output and temp folders."""
-    tree = root / "ComfyUI"
-    tree.mkdir(parents=True)
-    own = ("custom_nodes", "user", "input", "output", "temp")
-    for entry in os.listdir(comfyui):
-        source = os.path.join(comfyui, entry)
-        if entry in own or entry.startswith(".") or entry == "__pycache__":
-            continue
-        if entry.endswith(".py") and os.path.isfile(source):
-            shutil.copy2(source, tree / entry)
-        else:
-            os.symlink(source, tree / entry)
-    for entry in own:
-        (tree / entry).mkdir()
-    return str(tree)
-
-
-def linked_install(comfyui: str, root) -> str:
-    """A ComfyUI folder whose custom_nodes/ holds this pack as a symlink (a common install of a pack under
-    development), without touching the real ComfyUI (comfyui_tree)."""
-    tree = comfyui_tree(comfyui, root)
-    os.symlink(PACK_DIR, os.path.join(tree, "custom_nodes", "comfyui-animatelcm"))
-    return os.path.join(tree, "custom_nodes", "comfyui-animatelcm")
 
 
 def test_renders_animatelcm_workflow(host, tmp_path):
@@ -129,13 +101,18 @@ def import_failures(log: str) -> list[str]:
     return [line for line in log.splitlines() if any(mark in line for mark in FAILURE_MARKS)]
 
 
-SERVER_PACK = '''"""Test pack: needs ComfyUI's server at import (a route, the prompt queue), as VideoHelperSuite does."""
+SERVER_PACK = '''"""Test pack: needs ComfyUI's server at import (a route, the prompt queue), as VideoHelperSuite does, and
+locates ComfyUI through the running script, as FizzNodes does."""
 import os
 
+import __main__
 import server
 
-if not os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(__file__)), "prestartup.done")):
+HERE = os.path.dirname(os.path.abspath(__file__))
+if not os.path.isfile(os.path.join(HERE, "prestartup.done")):
     raise RuntimeError("prestartup_script.py did not run before the pack was imported")
+with open(os.path.join(HERE, "main_file.txt"), "w") as f:
+    f.write(os.path.realpath(__main__.__file__))
 QUEUE = server.PromptServer.instance.prompt_queue
 
 
@@ -179,7 +156,8 @@ def test_loads_installed_packs_that_need_the_server(host, tmp_path):
     """Default loading: the workflow names a type neither core nor this pack has, so the installed packs load as the
     web UI loads them: the prestartup script first, then a pack that reads `PromptServer.instance` and registers a
     route at import and requeues the running prompt (run until the queue is empty: two passes, two images); core's
-    GetImageSize reports through the server. No node module of core or pack fails to import."""
+    GetImageSize reports through the server. No node module of core or pack fails to import. Packs that locate
+    ComfyUI through the running script see ComfyUI's main.py, as under ComfyUI's own server."""
     tree = comfyui_tree(_comfyui(host), tmp_path)
     pack = os.path.join(tree, "custom_nodes", "alcm_test_serverpack")
     os.makedirs(pack)
@@ -201,6 +179,8 @@ def test_loads_installed_packs_that_need_the_server(host, tmp_path):
     assert "loading the packs installed in ComfyUI's custom_nodes folders: the workflow uses ALCMTest_Requeue" \
         in result.stderr
     assert "node 2: GetImageSize" in result.stderr
+    with open(os.path.join(pack, "main_file.txt")) as f:
+        assert f.read() == os.path.realpath(os.path.join(tree, "main.py"))
     files = result.stdout.split()
     assert len(files) == 2 and all(os.path.isfile(f) for f in files), result.stdout
 

@@ -3,7 +3,8 @@ loopback interface that serves the random-weight model files.
 
 The shipped AnimateLCM workflow is used with its links pointed at that server, and its file names given a prefix
 unique to the test: a user's ComfyUI that already holds the real files under the real names changes nothing, and
-the test never writes into it (downloads go to the --models folder, which ComfyUI searches first).
+the test never writes into it (downloads go to the --models folder, which ComfyUI searches first; the runner runs on a
+copied ComfyUI tree, since its server creates ComfyUI's user folder).
 """
 import hashlib
 import json
@@ -16,6 +17,7 @@ import pytest
 
 import checkpoint_files
 from https_server import HttpsServer
+from runner_trees import comfyui_tree
 from tools.workflow_api import WORKFLOWS_DIR, load_json
 
 PACK_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -71,7 +73,7 @@ def _models(tmp_path):
 
 
 def _run(host, served, workflow, models, *extra, timeout=1500):
-    comfyui = os.path.dirname(os.path.abspath(host.nodes.__file__))
+    comfyui = comfyui_tree(os.path.dirname(os.path.abspath(host.nodes.__file__)), models.parent)
     env = {k: v for k, v in os.environ.items() if k != "COMFYUI_PATH"}
     env["SSL_CERT_FILE"] = served[0].cafile  # trust the test server's certificate, as a system CA would be
     args = [sys.executable, os.path.join(PACK_DIR, "tools", "run_workflow.py"), workflow, "--comfyui", comfyui,

@@ -10,21 +10,10 @@ import subprocess
 import sys
 
 from pack_hosts import pack_host
+from runner_trees import random_nodes_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUNNER = os.path.join(REPO, "tools", "run_workflow.py")
-TEST_NODES = f'''"""Test pack: the ComfyUI tier's random-weight source nodes (ALCMTest_RandomSD15, _RandomCond, _RandomVAE)."""
-import sys
-from types import SimpleNamespace
-
-sys.path += [{os.path.join(REPO, "tests", "comfyui")!r}, {os.path.join(REPO, "tests", "fixtures")!r}]
-import comfy_helpers  # noqa: E402
-
-_registry = SimpleNamespace(NODE_CLASS_MAPPINGS={{}})
-comfy_helpers.register_test_nodes(_registry)
-comfy_helpers.register_vae_node(_registry)
-NODE_CLASS_MAPPINGS = _registry.NODE_CLASS_MAPPINGS
-'''
 PREVIEW = {"hidden": False, "paused": False, "params": {}}  # what VideoHelperSuite's frontend keeps per node
 
 
@@ -80,22 +69,22 @@ def vhs_workflow(motion_module: str) -> dict:
 
 def test_vhs_video_in_and_out_through_the_runner(packs, tmp_path):
     """The runner loads the installed packs the workflow needs (VideoHelperSuite reads the server at import) and
-    renders: exit 0, and the MP4 Video Combine wrote has the frames Load Video selected, at the size it loaded."""
+    renders: exit 0, and the MP4 Video Combine wrote has the frames Load Video selected, at the size it loaded.
+    FizzNodes, installed there too, copies its web scripts next to ComfyUI's main.py, never into this pack (the
+    runner stands in for main.py)."""
     import checkpoint_files
     from safetensors.torch import save_file
     from synth_weights import FAMILY_FILES, random_state_dict
     comfyui = pack_host(packs.comfyui, packs.python, "packs")
-    models, inputs, out, nodes_dir = (tmp_path / d for d in ("models", "input", "out", "test_nodes"))
+    models, inputs, out = (tmp_path / d for d in ("models", "input", "out"))
     (models / "animatediff_models").mkdir(parents=True)
     motion_module = "animatelcm_t2v_tiny.safetensors"  # reduced widths, matching the test nodes' SD1.5
     save_file(random_state_dict(FAMILY_FILES["animatelcm_t2v"], seed=0), str(models / "animatediff_models" /
                                                                                 motion_module))
     checkpoint_files.write_input_media(str(inputs))  # input_video.mp4: 12 frames at 96x80
-    (nodes_dir / "alcm_runner_test_nodes").mkdir(parents=True)
-    (nodes_dir / "alcm_runner_test_nodes" / "__init__.py").write_text(TEST_NODES)
-    config = tmp_path / "extra_model_paths.yaml"
-    config.write_text(f"runner_test:\n  custom_nodes: {nodes_dir}\n")
+    config = random_nodes_config(tmp_path)
     workflow = tmp_path / "vhs_runner.json"
+    assert not os.path.exists(os.path.join(REPO, "tools", "web"))
     workflow.write_text(json.dumps(vhs_workflow(motion_module)))
     result = subprocess.run(
         [sys.executable, RUNNER, str(workflow), "--comfyui", comfyui, "--models", str(models), "--input", str(inputs),
@@ -105,6 +94,8 @@ def test_vhs_video_in_and_out_through_the_runner(packs, tmp_path):
     assert result.returncode == 0, result.stderr[-6000:]
     assert "VHS_LoadVideo" in result.stderr.split("loading the packs installed")[1].splitlines()[0]
     assert "Missing input for" not in result.stderr  # Video Combine's format widgets reached it, as from the web UI
+    assert not os.path.exists(os.path.join(REPO, "tools", "web"))  # FizzNodes' copy: next to ComfyUI's main.py
+    assert os.path.isdir(os.path.join(comfyui, "web", "extensions", "FizzleDorf"))
     videos = [f for f in result.stdout.split() if f.endswith(".mp4")]
     assert len(videos) == 1 and os.path.commonpath([videos[0], str(out)]) == str(out), result.stdout
 

@@ -258,14 +258,19 @@ def _help_mentions(option: str) -> bool:
     return option in out.getvalue()
 
 
-def test_muted_ade_nodes_are_converted_and_broken_ones_refused(tmp_path, fake_loading):
+def test_muted_ade_nodes_alone_need_nothing_and_broken_graphs_are_refused(tmp_path, fake_loading, capsys):
+    """Muted or bypassed ADE nodes alone are left to the UI conversion (kept as the frontend keeps nodes of missing
+    types); a graph the converter cannot read is refused (exit 2) with the node named."""
     from ade_small_workflows import ade_api_prompt, ade_ui_workflow
     ui = ade_ui_workflow(tiny=True)
     for node in ui["nodes"]:
-        node["mode"] = 2 if node["type"].startswith("ADE_") else node["mode"]
+        node["mode"] = (2 if node["id"] == 2 else 4) if node["type"].startswith("ADE_") else node["mode"]
     booted = _Booted(tmp_path, _registry(), [])
+    assert run_workflow.check_node_types(ui, booted, "auto", quiet=True) is ui
+    assert capsys.readouterr().err == ""
+    ui["nodes"][[n["id"] for n in ui["nodes"]].index(2)]["mode"] = 0  # one active: the converter takes them all
     converted = run_workflow.check_node_types(ui, booted, "auto", quiet=True)
-    assert not [n for n in converted["nodes"] if n["type"].startswith("ADE_")]  # every node needs a known type
+    assert not [n for n in converted["nodes"] if n["type"].startswith("ADE_")]
     broken = ade_api_prompt(tiny=True)
     broken["2"]["inputs"]["model"] = ["99", 0]
     with pytest.raises(run_workflow.RunError, match=r"cannot be converted.*node 2 \(ADE_AnimateDiffLoaderGen1\): "
