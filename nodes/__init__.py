@@ -5,6 +5,7 @@ from .motion_model import register_model_folders
 from . import nodes_context, nodes_context_options, nodes_i2v, nodes_motion, nodes_noise, nodes_train, nodes_travel
 from . import nodes_noise_schedule, nodes_sample_settings
 from . import nodes_sparsectrl
+from . import nodes_motion_settings
 
 
 class AnimateLCMExtension(ComfyExtension):
@@ -14,4 +15,4 @@ class AnimateLCMExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         return (nodes_motion.NODES + nodes_i2v.NODES + nodes_context.NODES + nodes_context_options.NODES
                 + nodes_travel.NODES + nodes_noise.NODES + nodes_train.NODES + nodes_sample_settings.NODES
-                + nodes_noise_schedule.NODES + nodes_sparsectrl.NODES)
+                + nodes_noise_schedule.NODES + nodes_motion_settings.NODES + nodes_sparsectrl.NODES)

@@ -9,7 +9,7 @@ import comfy.utils
 
 from .context import window_frames
 from .inflate import I2V_FEATURES, frames_per_video, model_base
-from .motion_model import MOTION_KEY, MotionModelHandle
+from .motion_model import MotionModelHandle, motion_models
 
 KEY = "animatelcm_i2v"
 
@@ -49,7 +49,7 @@ def _check(model, handle: MotionModelHandle) -> None:
                          "AnimateLCM_sd15_i2v.ckpt.")
     if model_base(model) != "sd15":
         raise ValueError("AnimateLCM-I2V works with SD1.5 models only; this MODEL is not SD1.5.")
-    if not model.get_injections(MOTION_KEY):
+    if not motion_models(model):
         raise ValueError("Apply the motion module to the MODEL first ('Apply Motion Module' with the I2V motion module), "
                          "then connect that MODEL here.")
     if model.get_additional_models_with_key(KEY):

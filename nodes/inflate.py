@@ -1,7 +1,10 @@
 """Inflating a MODEL: motion modules inserted into the UNet through ModelPatcher injections.
 
-Only public extension points: `set_additional_models`, `set_injections`, `set_model_forward_timestep_embed_patch`,
-`add_wrapper_with_key`. The frame count is derived on every call from the batch and `cond_or_uncond`.
+Only public extension points: `set_additional_models`, `set_injections`, `set_attachments`,
+`set_model_forward_timestep_embed_patch`, `add_wrapper_with_key`. The frame count is derived on every call from
+the batch and `cond_or_uncond`. Several motion models can be stacked on one MODEL (each 'Apply Motion Module' adds
+one; nodes/motion_model.py `motion_models(model)` lists them): each has its own injector, whose modules follow the
+earlier models' inside every UNet block, and its own start/end percent, effect, scale and keyframes.
 """
 import contextvars
 import math
@@ -17,13 +20,14 @@ from comfy.ldm.modules.diffusionmodules.openaimodel import Downsample, ResBlock,
 
 from ..animatelcm_core import placement
 from .context import MOTION_WINDOWS, run_windowed, window_frames
-from .motion_keyframes import active_keyframe, check_for_frames, keyframe_values, select_frames
-from .motion_model import MOTION_KEY, MotionModelHandle
+from .motion_adjust import private_copy
+from .motion_keyframes import active_keyframe, motion_values, select_frames
+from .motion_model import MOTION_KEY, MotionModelHandle, MotionSettings, motion_models
 from .prompt_travel import check_conditioning_frames
 from .window_info import publish_window_info
 
 I2V_FEATURES = "animatelcm_i2v_features"  # transformer_options entry set by the I2V wrapper for one UNet call
-MOTION_CALL = "animatelcm_motion_call"  # transformer_options entry set by our wrapper for one UNet call
+MOTION_CALL = "animatelcm_motion_call"  # transformer_options entry: {injector: MotionCall} for one UNet call
 I2V_LEVELS = {f"down_blocks.{i}.motion_modules.1": i for i in range(4)}  # features enter before these modules
 _FRAMES = contextvars.ContextVar("animatelcm_frames", default=None)
 
@@ -55,18 +59,9 @@ def host_attention(transformer_options: dict, chosen=None):
 
 
 @dataclass(frozen=True)
-class MotionSettings:
-    effect: float = 1.0
-    scale: float = 1.0
-    start_percent: float = 0.0
-    end_percent: float = 1.0
-    keyframes: tuple = ()  # MotionKeyframe chain (sorted by start percent): replaces effect and scale when given
-
-
-@dataclass(frozen=True)
 class MotionCall:
-    """What the motion modules do in one UNet call: whether they act, and their effect and scale (numbers, or
-    per-frame tensors for the frames of this call)."""
+    """What one motion model's modules do in one UNet call: whether they act, and their effect and scale (numbers,
+    or per-frame (F,) / per-pixel (F, H, W) tensors for the frames of this call)."""
     active: bool
     effect: object
     scale: object
@@ -102,7 +97,7 @@ class InjectedMotionModule(torch.nn.Module):
         if level is not None and I2V_FEATURES in transformer_options:  # AnimateLCM-I2V, spec §4.7
             x = x + transformer_options[I2V_FEATURES][level]
         frames = frames_per_video(x, transformer_options)
-        call = transformer_options.get(MOTION_CALL)
+        call = (transformer_options.get(MOTION_CALL) or {}).get(self._injector[0])
         if call is None:  # the UNet called directly, without the sampler's wrappers: decided here instead
             call = self._injector[0].motion_call(frames, transformer_options)
         if not call.active:
@@ -178,6 +173,7 @@ class MotionInjector:
     def __init__(self, handle: MotionModelHandle, mm_patcher, settings: MotionSettings):
         self.handle, self.mm_patcher, self.settings = handle, mm_patcher, settings
         self.sigma_range, self.keyframe_sigmas = None, []
+        self._values = {}  # (keyframe, frames) -> (effect, scale): resolved once, not per call
 
     def inject(self, patcher):
         self.inject_into(patcher.model.diffusion_model, patcher.get_model_object("model_sampling"))
@@ -192,16 +188,19 @@ class MotionInjector:
         for name, kind, index in placement.placements(self.handle.config):
             block = _block(unet, kind, index)
             at = placement.insert_index([layer_kind(layer) for layer in block])
+            while at < len(block) and isinstance(block[at], InjectedMotionModule):  # after earlier stacked models
+                at += 1
             block.insert(at, InjectedMotionModule(model.get_module(name), name, self.handle.config.display_name, self))
         if self.handle.config.spatial_norm_across_frames:
             for container, i in _resblock_norm_slots(unet):
-                container[i] = FramesGroupNorm(container[i])
+                if not isinstance(container[i], FramesGroupNorm):  # a stacked model may have swapped it in
+                    container[i] = FramesGroupNorm(container[i])
 
     def eject(self, patcher):
         unet = patcher.model.diffusion_model
         for block in list(unet.input_blocks) + [unet.middle_block] + list(unet.output_blocks):
             for i in reversed(range(len(block))):
-                if isinstance(block[i], InjectedMotionModule):
+                if isinstance(block[i], InjectedMotionModule) and block[i]._injector[0] is self:
                     del block[i]
         for module in unet.modules():
             for name, child in list(module.named_children()):
@@ -214,52 +213,94 @@ class MotionInjector:
         # float() syncs the device: only when the percents or keyframes need the sigma
         sigma = float(sigmas.max()) if sigmas is not None and (self.sigma_range or keyframes) else None
         if sigma is not None and self.sigma_range and not self.sigma_range[1] <= sigma <= self.sigma_range[0]:
-            return MotionCall(False, settings.effect, settings.scale)
-        if not keyframes:
+            return MotionCall(False, 0.0, 1.0)
+        if not (keyframes or settings.effect_multival or settings.scale_multival):
             return MotionCall(True, settings.effect, settings.scale)
-        keyframe = active_keyframe(keyframes, self.keyframe_sigmas, math.inf if sigma is None else sigma)
+        keyframe = active_keyframe(keyframes, self.keyframe_sigmas, math.inf if sigma is None else sigma) \
+            if keyframes else None
         indices, total = window_frames(transformer_options, frames)
-        effect, scale = (select_frames(v, indices) for v in keyframe_values(keyframe, total))
+        effect, scale = (select_frames(v, indices) for v in self.values(keyframe, total))
         return MotionCall(True, effect, scale)
+
+    def values(self, keyframe, total: int) -> tuple:
+        """(effect, scale) of the whole video of `total` frames under `keyframe` (None: no keyframes)."""
+        key = (keyframe, total)
+        if key not in self._values:
+            if len(self._values) >= 8:  # masks can be large: keep a few videos' values only
+                self._values.clear()
+            self._values[key] = motion_values(self.settings, keyframe, total)
+        return self._values[key]
 
     def per_call(self, executor, x, timesteps, context, y, control, transformer_options, **kwargs):
         """DIFFUSION_MODEL wrapper: this call's MotionCall for the modules, its frame count for FramesGroupNorm."""
         frames = frames_per_video(x, transformer_options)
-        transformer_options[MOTION_CALL] = self.motion_call(frames, transformer_options)
+        call = self.motion_call(frames, transformer_options)
+        calls = transformer_options.setdefault(MOTION_CALL, {})
+        calls[self] = MotionCall(call.active, *(_to(v, x.device) for v in (call.effect, call.scale)))
         token = _FRAMES.set(frames)
         try:
             return executor(x, timesteps, context, y, control, transformer_options, **kwargs)
         finally:
             _FRAMES.reset(token)
-            transformer_options.pop(MOTION_CALL, None)
+            calls.pop(self, None)
+            if not calls:
+                transformer_options.pop(MOTION_CALL, None)
 
     def check_before_sampling(self, executor, model, noise_shape, conds, *args, **kwargs):
         """PREPARE_SAMPLING wrapper: inputs that cannot fit this latent fail before any model is loaded or run."""
         frames = noise_shape[0]
         check_conditioning_frames(conds, frames)
-        check_for_frames(self.settings.keyframes, frames)
+        for keyframe in self.settings.keyframes or (None,):
+            self.values(keyframe, frames)
         return executor(model, noise_shape, conds, *args, **kwargs)
 
 
-def inflate(model, handle: MotionModelHandle, settings: MotionSettings):
-    """A clone of `model` that runs `handle`'s motion modules; the input MODEL is left untouched."""
+def _to(value, device):
+    return value.to(device) if torch.is_tensor(value) else value
+
+
+def check_compatible(model, handle: MotionModelHandle, stack: list) -> None:
+    """Errors, before anything changes, for a motion model that cannot run on `model` next to `stack`."""
     base = model_base(model)
     if base is None:
         raise ValueError(f"{handle.name} needs an SD1.5 or SDXL MODEL; got {type(model.model.model_config).__name__}.")
     if base != handle.config.base:
         raise ValueError(f"{handle.name} is a {handle.config.base.upper()} motion module ({handle.config.display_name}) "
                          f"but the MODEL is {base.upper()}; pick a motion module for {base.upper()}.")
-    if model.get_injections(MOTION_KEY):
-        raise ValueError("This MODEL already has a motion module applied; apply the motion module to the "
-                         "original MODEL instead of stacking two.")
+    for mm in stack:
+        names = f"{mm.handle.name} ({mm.handle.config.display_name}) and {handle.name} ({handle.config.display_name})"
+        if "animatelcm_i2v" in (mm.handle.config.family, handle.config.family):
+            raise ValueError(f"Cannot stack {names}: AnimateLCM-I2V cannot share a MODEL with another motion model "
+                             "(its image features belong to its own modules); apply it alone.")
+        if mm.handle.config.spatial_norm_across_frames != handle.config.spatial_norm_across_frames:
+            raise ValueError(f"Cannot stack {names}: AnimateDiff v1 and HotshotXL normalize the UNet's ResNet "
+                             "features across frames, the other families per frame, and one UNet can do only one; "
+                             "stack motion models of the same kind.")
+
+
+def inflate(model, handle: MotionModelHandle, settings: MotionSettings):
+    """A clone of `model` that also runs `handle`'s motion modules (after any already applied); the input MODEL is
+    left untouched."""
+    stack = motion_models(model)
+    check_compatible(model, handle, stack)
+    if any(mm.patcher.model is handle.model for mm in stack):  # the same loaded module twice: each needs its own
+        handle = private_copy(handle)
     m = model.clone()
+    if not stack:
+        _attach_model_hooks(m)
     mm_patcher = handle.patcher.clone()
     injector = MotionInjector(handle, mm_patcher, settings)
-    m.set_additional_models(MOTION_KEY, [mm_patcher])
-    m.set_injections(MOTION_KEY, [comfy.patcher_extension.PatcherInjection(injector.inject, injector.eject)])
-    m.set_model_forward_timestep_embed_patch((InjectedMotionModule, motion_handler))
+    m.set_attachments(MOTION_KEY, tuple(m.get_attachment(MOTION_KEY) or ()) + (injector,))
+    m.set_additional_models(MOTION_KEY, m.get_additional_models_with_key(MOTION_KEY) + [mm_patcher])
+    m.set_injections(MOTION_KEY, list(m.get_injections(MOTION_KEY) or []) +
+                     [comfy.patcher_extension.PatcherInjection(injector.inject, injector.eject)])
     m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, MOTION_KEY, injector.per_call)
     m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.PREPARE_SAMPLING, MOTION_KEY,
                            injector.check_before_sampling)
-    publish_window_info(m)  # transformer_options["ad_params"] for IPAdapter_plus, Advanced-ControlNet, ...
     return m
+
+
+def _attach_model_hooks(m) -> None:
+    """What a MODEL needs once, however many motion models it gets: registered with its first motion model."""
+    m.set_model_forward_timestep_embed_patch((InjectedMotionModule, motion_handler))
+    publish_window_info(m)  # transformer_options["ad_params"] for IPAdapter_plus, Advanced-ControlNet, ...

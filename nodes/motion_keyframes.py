@@ -3,12 +3,15 @@
 A keyframe starts at a sampling percent and holds until the next one starts; its effect and scale are each one
 number or a per-frame schedule ("0: 0.0, 8: 1.0", interpolated; core: animatelcm_core.keyframes). The active
 keyframe and its per-frame values are worked out once per UNet call (one device sync), for the frames that call
-holds: the whole video, or one context window of it.
+holds: the whole video, or one context window of it. The values the motion module gets are the product of the
+Apply node's number, its multival (a number, per-frame list or mask: animatelcm_core.multival) and the active
+keyframe's value, as AnimateDiff-Evolved combines a model's multival with its keyframe's.
 """
 from dataclasses import dataclass
 from functools import lru_cache
 
 from ..animatelcm_core.keyframes import check_percent_keyframes, number_or_schedule, per_frame_values
+from ..animatelcm_core.multival import combine
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,6 @@ def keyframe_values(keyframe: MotionKeyframe, total: int) -> tuple:
             _values(keyframe.scale, total, f"scale of the keyframe at {keyframe.start_percent}"))
 
 
-def check_for_frames(keyframes: tuple, total: int) -> None:
-    """Resolve every keyframe for `total` frames: an index outside the video is an error before sampling."""
-    for keyframe in keyframes:
-        keyframe_values(keyframe, total)
-
-
 def active_keyframe(keyframes: tuple, start_sigmas: list[float], sigma: float) -> MotionKeyframe:
     """The last keyframe whose start has been reached (sigma at or below its start sigma); the first before that."""
     active = keyframes[0]
@@ -62,3 +59,16 @@ def select_frames(value, indices: list[int] | None):
     if indices is None or not hasattr(value, "shape"):
         return value
     return value[indices]
+
+
+def motion_values(settings, keyframe: MotionKeyframe | None, total: int) -> tuple:
+    """(effect, scale) for a video of `total` frames: number x multival x keyframe value, each a float, a float32
+    (total,) or (total, H, W) tensor. Raises if a multival or keyframe does not fit `total` frames."""
+    values = []
+    for number, multival, name in ((settings.effect, settings.effect_multival, "effect"),
+                                   (settings.scale, settings.scale_multival, "scale")):
+        value = number if multival is None else combine(number, multival.resolve(total))
+        if keyframe is not None:
+            value = combine(value, keyframe_values(keyframe, total)[0 if name == "effect" else 1])
+        values.append(value)
+    return tuple(values)

@@ -6,6 +6,7 @@ import comfy.lora
 import comfy.model_management
 import comfy.model_patcher
 import comfy.ops
+import comfy.utils
 import folder_paths
 
 from ..animatelcm_core.build import load_motion_model
@@ -31,16 +32,25 @@ def register_model_folders() -> None:
 
 @dataclass(frozen=True)
 class MotionModelHandle:
-    """What flows between our nodes. Never mutated: applying a MotionLoRA returns a new handle."""
+    """What flows between our nodes. Never mutated: applying a MotionLoRA or an adjustment returns a new handle.
+    `pe_adjusts` / `weight_adjusts`: the position-encoding and weight adjustments (nodes/motion_adjust.py) its
+    patcher carries, in chain order."""
     name: str
     config: MotionModuleConfig
     patcher: comfy.model_patcher.ModelPatcher
     image_encoder: comfy.model_patcher.ModelPatcher | None = None
     loras: tuple[tuple[str, float], ...] = field(default=())
+    pe_adjusts: tuple = field(default=())
+    weight_adjusts: tuple = field(default=())
 
     @property
     def model(self):
         return self.patcher.model
+
+    @property
+    def max_frames(self) -> int:
+        """Frames its position encodings allow (after position-encoding adjustments)."""
+        return min(t.shape[1] for t in position_encodings(self.patcher).values())
 
     def describe(self) -> str:
         loras = "".join(f" + {n} x{s:g}" for n, s in self.loras)
@@ -77,3 +87,79 @@ def load_motion_model_handle(name: str) -> MotionModelHandle:
 
 def load_motion_lora_file(name: str) -> MotionLoRA:
     return load_motion_lora(folder_paths.get_full_path_or_raise(MOTION_LORAS, name))
+
+
+@dataclass(frozen=True)
+class MotionSettings:
+    """How one attached motion model acts: effect and scale (numbers times optional multivals, times the active
+    keyframe's values), the part of sampling it acts in, and its keyframes (sorted by start percent)."""
+    effect: float = 1.0
+    scale: float = 1.0
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+    keyframes: tuple = ()
+    effect_multival: object = None  # animatelcm_core.multival.Multival or None
+    scale_multival: object = None
+
+
+# ---- the motion models on a MODEL --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AttachedMotionModel:
+    """One motion model applied to a MODEL. `patcher` is that MODEL's own copy (its additional model)."""
+    handle: MotionModelHandle
+    settings: MotionSettings
+    patcher: comfy.model_patcher.ModelPatcher
+
+    @property
+    def max_frames(self) -> int:
+        """Frames its position encodings allow on this MODEL (after adjustments and position-encoding stretch)."""
+        return min(t.shape[1] for t in position_encodings(self.patcher).values())
+
+
+def motion_models(model) -> list[AttachedMotionModel]:
+    """The motion models applied to `model`, in application order (which is also their order inside each UNet
+    block); [] for a MODEL without any. Kept in step by nodes/inflate.py: the injectors are the MODEL's
+    MOTION_KEY attachment, their patchers its MOTION_KEY additional models."""
+    injectors = model.get_attachment(MOTION_KEY) or ()
+    patchers = model.get_additional_models_with_key(MOTION_KEY)
+    if len(injectors) != len(patchers):
+        raise RuntimeError(f"this MODEL holds {len(patchers)} motion-model patchers for {len(injectors)} applied "
+                           "motion models; its additional models were changed outside replace_motion_patchers")
+    return [AttachedMotionModel(i.handle, i.settings, p) for i, p in zip(injectors, patchers)]
+
+
+def max_motion_frames(model) -> int | None:
+    """The most frames every motion model on `model` can take at once; None without motion models."""
+    attached = motion_models(model)
+    return min(mm.max_frames for mm in attached) if attached else None
+
+
+def replace_motion_patchers(model, patchers: list) -> None:
+    """On a MODEL clone the caller owns: replace its motion models' patchers (same order as motion_models), e.g.
+    with clones carrying object patches. Each must patch the same module as the one it replaces."""
+    current = motion_models(model)
+    if len(patchers) != len(current) or any(p.model is not mm.patcher.model for p, mm in zip(patchers, current)):
+        raise ValueError("replace_motion_patchers: give one patcher per motion model, in motion_models() order, each "
+                         "a clone of the one it replaces")
+    model.set_additional_models(MOTION_KEY, list(patchers))
+
+
+def encoding_keys(config: MotionModuleConfig) -> list[str]:
+    """State-dict names of every position-encoding table of a motion model."""
+    return [f"{name}.temporal_transformer.transformer_blocks.0.attention_blocks.{a}.pos_encoder.pe"
+            for name, _ in config.module_names() for a in range(config.attention_blocks)]
+
+
+def original_encodings(patcher) -> dict:
+    """{name: (1, L, C) table} of the module itself, without object patches (while a clone with object patches is
+    loaded, ComfyUI keeps the replaced tables in its backup, which all clones share)."""
+    backup = patcher.object_patches_backup
+    return {key: backup[key] if key in backup else comfy.utils.get_attr(patcher.model, key)
+            for key in encoding_keys(patcher.model.config)}
+
+
+def position_encodings(patcher) -> dict:
+    """{name: (1, L, C) table} that `patcher` runs its motion model with: its own object patches, else the module's
+    original tables (never a table another clone of this module has patched in while loaded)."""
+    return {key: patcher.object_patches.get(key, table) for key, table in original_encodings(patcher).items()}

@@ -15,6 +15,7 @@ from .sampling import KEEP, apply_model_sampling, lcm_sigmas
 CATEGORY = "AnimateLCM"
 MotionModel = io.Custom("ALCM_MOTION_MODEL")
 MotionKeyframes = io.Custom("ALCM_MOTION_KEYFRAMES")
+Multival = io.Custom("ALCM_MULTIVAL")
 SAMPLING_CHOICES = [AUTO, AUTO_ADE, *PRESETS, KEEP]
 
 
@@ -72,7 +73,9 @@ class ApplyMotionModel(io.ComfyNode):
         return io.Schema(
             node_id="ALCM_ApplyMotionModel", display_name="Apply Motion Module", category=CATEGORY,
             description="Inflates an SD1.5/SDXL MODEL into a video model: temporal attention over the frames of a "
-                        "frame-batched latent (batch = frames). Returns a new MODEL; the input MODEL is not changed.",
+                        "frame-batched latent (batch = frames). Returns a new MODEL; the input MODEL is not changed. "
+                        "Apply it again to the result to stack another motion module (each with its own settings; "
+                        "they run in the order applied).",
             inputs=[io.Model.Input("model", tooltip="SD1.5 or SDXL model (any personalized checkpoint)."),
                     MotionModel.Input("motion_model", tooltip="From 'Load Motion Module' (optionally with MotionLoRAs)."),
                     io.Combo.Input("model_sampling", options=SAMPLING_CHOICES, default=AUTO,
@@ -81,21 +84,31 @@ class ApplyMotionModel(io.ComfyNode):
                                            "(sqrt_linear to 0.014, 200 steps), sqrt_linear (AnimateDiff SD1.5), "
                                            "linear_sdxl (SDXL beta), linear (HotshotXL)."),
                     io.Float.Input("effect", default=1.0, min=0.0, max=1.0, step=0.01,
-                                   tooltip="Blend of motion: 0 = plain image model, 1 = full motion module."),
+                                   tooltip="Blend of motion: 0 = plain image model, 1 = full motion module. "
+                                           "Multiplied by effect_multival and the keyframes' effect."),
                     io.Float.Input("scale", default=1.0, min=0.0, max=10.0, step=0.01,
                                    tooltip="Multiplies the temporal attention keys; below 1 gives softer, above 1 "
-                                           "sharper frame-to-frame attention."),
+                                           "sharper frame-to-frame attention. Multiplied by scale_multival and the "
+                                           "keyframes' scale."),
                     *percent_range_inputs("the motion module"),
                     MotionKeyframes.Input("keyframes", optional=True,
                                           tooltip="'Motion Keyframe' chain: effect and scale per frame and over "
-                                                  "sampling; replaces the effect and scale above.")],
+                                                  "sampling; they multiply the effect and scale above."),
+                    Multival.Input("scale_multival", optional=True,
+                                   tooltip="'Multival' node: scale as one number, per frame, or per pixel from a "
+                                           "mask; multiplies the scale above."),
+                    Multival.Input("effect_multival", optional=True,
+                                   tooltip="'Multival' node: effect as one number, per frame, or per pixel from a "
+                                           "mask; multiplies the effect above.")],
             outputs=[io.Model.Output(tooltip="The inflated MODEL; use it with KSampler (sampler lcm for AnimateLCM) "
                                              "or the AnimateLCM Sampler.")])
 
     @classmethod
-    def execute(cls, model, motion_model, model_sampling, effect, scale, start_percent, end_percent, keyframes=None):
+    def execute(cls, model, motion_model, model_sampling, effect, scale, start_percent, end_percent, keyframes=None,
+                scale_multival=None, effect_multival=None):
         check_percent_range(start_percent, end_percent)
-        settings = MotionSettings(effect, scale, start_percent, end_percent, tuple(keyframes or ()))
+        settings = MotionSettings(effect, scale, start_percent, end_percent, tuple(keyframes or ()),
+                                  effect_multival=effect_multival, scale_multival=scale_multival)
         m = inflate(model, motion_model, settings)
         if model_sampling != KEEP:
             m = apply_model_sampling(m, select_preset(model_sampling, motion_model.config.sampling))

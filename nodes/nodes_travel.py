@@ -50,7 +50,7 @@ class MotionKeyframeNode(io.ComfyNode):
             node_id="ALCM_MotionKeyframe", display_name="Motion Keyframe", category=CATEGORY,
             description="From start_percent of sampling on (until the next keyframe starts), the motion module uses "
                         "this effect and scale, per frame. Chain keyframes, then connect the chain to 'Apply Motion "
-                        "Module' (it then replaces that node's effect and scale).",
+                        "Module' (they multiply that node's effect and scale).",
             inputs=[io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
                                    tooltip="Fraction of sampling at which this keyframe takes over."),
                     io.String.Input("effect", default="1.0", tooltip="Motion blend (0 = still image model, 1 = full "

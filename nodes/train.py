@@ -198,9 +198,9 @@ def check_training(model, handle: MotionModelHandle, data: TrainingData, precisi
         raise ValueError(f"MotionLoRA training needs an SD1.5 MODEL and an SD1.5 motion module; got a "
                          f"{(model_base(model) or 'non-SD').upper()} MODEL and {handle.name} ({handle.config.display_name}).")
     frames = data.latents.shape[1]
-    if frames > handle.config.pe_length:
+    if frames > handle.max_frames:
         raise ValueError(f"training clips of {frames} frames, but {handle.name} takes at most "
-                         f"{handle.config.pe_length}; lower the clip frames.")
+                         f"{handle.max_frames}; lower the clip frames.")
     if PRECISIONS[precision] is torch.float16 and model.load_device.type == "cpu":
         raise ValueError("precision fp16 needs a GPU; on the CPU use fp32 or bf16.")
 

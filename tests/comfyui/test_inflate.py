@@ -149,15 +149,65 @@ def test_too_many_frames_clear_error(host):
         denoise_once(inflated, torch.randn(25, 4, 8, 8))
 
 
-def test_wrong_base_and_double_inflation_rejected(host):
+def test_wrong_base_and_stacking_limits_rejected(host):
     base = host.helpers.random_sd15(seed=7)
     name = host.helpers.write_motion_module(host.models, "sdxl_beta")
     xl = host.pack.nodes.motion_model.load_motion_model_handle(name)
     with pytest.raises(ValueError, match="SDXL motion module .* but the MODEL is SD15"):
         _inflate(host, base, xl)
     once = _inflate(host, base, _handle(host, "v2"))
-    with pytest.raises(ValueError, match="already has a motion module"):
-        _inflate(host, once, _handle(host, "v2"))
+    with pytest.raises(ValueError, match=r"Cannot stack .*AnimateLCM-I2V cannot share a MODEL"):
+        _inflate(host, once, _handle(host, "animatelcm_i2v"))
+    with pytest.raises(ValueError, match=r"Cannot stack .*AnimateDiff v1 and HotshotXL normalize"):
+        _inflate(host, once, _handle(host, "v1"))
+
+
+def _stack_order(host, unet):
+    """Per UNet block holding motion modules: the names of the files whose modules run there, in order."""
+    injected = host.pack.nodes.inflate.InjectedMotionModule
+    blocks = list(unet.input_blocks) + [unet.middle_block] + list(unet.output_blocks)
+    orders = [[layer._injector[0].handle.name for layer in block if isinstance(layer, injected)] for block in blocks]
+    return [o for o in orders if o]
+
+
+def test_stacked_models_run_in_application_order(host):
+    """Two motion models on one MODEL: each block runs the first applied, then the second; the second with effect 0
+    leaves exactly the first's result, with effect 1 it acts; ejecting restores the UNet."""
+    mm = host.pack.nodes.motion_model
+    base = host.helpers.random_sd15(seed=12)
+    a, b = _handle(host, "v2", seed=12), _handle(host, "v3", seed=13)
+    stacked = _inflate(host, _inflate(host, base, a), b)
+    assert [x.handle.name for x in mm.motion_models(stacked)] == [a.name, b.name]
+    assert mm.max_motion_frames(stacked) == 32 and mm.motion_models(base) == []
+    stacked.inject_model()
+    try:
+        orders = _stack_order(host, stacked.model.diffusion_model)
+    finally:
+        stacked.eject_model()
+    assert len(orders) == 21 and all(o == [a.name, b.name] for o in orders[:8] + orders[9:])  # v3: no mid module
+    assert orders[8] == [a.name] and _stack_order(host, base.model.diffusion_model) == []
+    noise = torch.randn(4, 4, 8, 8, generator=torch.Generator().manual_seed(6))
+    only_a = denoise_once(_inflate(host, base, a), noise)
+    b_off = denoise_once(_inflate(host, _inflate(host, base, a), b, effect=0.0), noise)
+    torch.testing.assert_close(b_off, only_a, rtol=0, atol=0)
+    assert (denoise_once(stacked, noise) - only_a).abs().max() > 1e-2 * only_a.abs().max()
+
+
+def test_one_loaded_module_stacked_twice_acts_as_two_files(host):
+    """The same loaded module applied twice (e.g. once with a MotionLoRA) equals two separately loaded copies of the
+    file: each stacked entry gets its own module, so their weight patches never meet in one."""
+    base = host.helpers.random_sd15(seed=14)
+    name = host.helpers.write_motion_module(host.models, "v2", name="twice_a.safetensors", seed=14)
+    copy = host.helpers.write_motion_module(host.models, "v2", name="twice_b.safetensors", seed=14)
+    lora = host.pack.nodes.motion_model.load_motion_lora_file(host.helpers.write_motion_lora(host.models, "twice_lora.safetensors", seed=14))
+    load = host.pack.nodes.motion_model.load_motion_model_handle
+    a = load(name)
+    noise = torch.randn(4, 4, 8, 8, generator=torch.Generator().manual_seed(7))
+    same = denoise_once(_inflate(host, _inflate(host, base, a), a.with_lora(lora, 1.0)), noise)
+    files = denoise_once(_inflate(host, _inflate(host, base, a), load(copy).with_lora(lora, 1.0)), noise)
+    torch.testing.assert_close(same, files, rtol=1e-5, atol=1e-5)
+    plain = denoise_once(_inflate(host, _inflate(host, base, a), a), noise)
+    assert (same - plain).abs().max() > 1e-3 * plain.abs().max()  # the LoRA reached the second entry
 
 
 def test_v1_resnet_groupnorm_across_frames(host):
@@ -225,3 +275,57 @@ def test_graph_runs_through_executor(host):
     assert len(stats.results) == 1
     out = stats.results[0]
     assert out.shape == (16, 4, 8, 8) and torch.isfinite(out).all()
+
+
+PE = "down_blocks.1.motion_modules.0.temporal_transformer.transformer_blocks.0.attention_blocks.1.pos_encoder.pe"
+ATT_K = "down_blocks.1.motion_modules.0.temporal_transformer.transformer_blocks.0.attention_blocks.0.to_k.weight"
+PROJ_IN = "up_blocks.2.motion_modules.1.temporal_transformer.proj_in.weight"
+ONES = dict.fromkeys(("all", "pe", "attn", "attn_q", "attn_k", "attn_v", "attn_out_weight", "attn_out_bias", "other"),
+                     1.0)
+
+
+def _running_tensors(patcher) -> dict:
+    """What the motion module runs with: the patcher's weight and object patches applied, then taken off again."""
+    patcher.patch_model()
+    try:
+        return {k: v.detach().clone() for k, v in patcher.model.state_dict().items()}
+    finally:
+        patcher.unpatch_model()
+
+
+def _half_pixel(table: torch.Tensor, length: int) -> torch.Tensor:
+    """(L, C) -> (length, C): new position i samples (i + 0.5) * L / length - 0.5 of the old one, clamped."""
+    src = ((torch.arange(length, dtype=torch.float64) + 0.5) * table.shape[0] / length - 0.5).clamp(0, table.shape[0] - 1)
+    lo = src.floor().long()
+    hi = (lo + 1).clamp(max=table.shape[0] - 1)
+    frac = (src - lo).unsqueeze(1)
+    return (table.double()[lo] * (1 - frac) + table.double()[hi] * frac).float()
+
+
+def test_settings_nodes_patch_the_files_tensors_and_keep_the_input(host, caplog):
+    """Sweetspot 16 -> 18, all x1.01 with attn_k x2, a MotionLoRA, then +0.1 on 'other': the module runs with the
+    file's tensors changed exactly so (the LoRA's delta on top), and the input motion model is unchanged."""
+    from safetensors.torch import load_file
+    nodes = host.nodes.NODE_CLASS_MAPPINGS
+    name = host.helpers.write_motion_module(host.models, "v2", name="settings_v2.safetensors", seed=15)
+    file = load_file(f"{host.models}/animatediff_models/{name}")
+    lora = host.pack.nodes.motion_model.load_motion_lora_file(
+        host.helpers.write_motion_lora(host.models, "settings_lora.safetensors", seed=15))
+    handle = host.pack.nodes.motion_model.load_motion_model_handle(name)
+    h = graph_utils.node_output(nodes["ALCM_PESweetspotStretch"].execute(handle, 16, 18))
+    h = graph_utils.node_output(nodes["ALCM_MultiplyMotionWeights"].execute(h, **{**ONES, "all": 1.01, "attn_k": 2.0}))
+    h = h.with_lora(lora, 0.5)
+    h = graph_utils.node_output(nodes["ALCM_AddMotionWeights"].execute(h, **{**dict.fromkeys(ONES, 0.0), "other": 0.1}))
+    assert (handle.max_frames, h.max_frames) == (32, 18)
+    got = _running_tensors(h.patcher)
+    lora_delta = _running_tensors(handle.with_lora(lora, 0.5).patcher)[ATT_K] - file[ATT_K]
+    assert lora_delta.abs().max() > 1e-3
+    torch.testing.assert_close(got[ATT_K], file[ATT_K] * 1.01 * 2.0 + lora_delta, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got[PROJ_IN], file[PROJ_IN] * 1.01 + 0.1, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got[PE][0], _half_pixel(file[PE][0, :16], 18) * 1.01, rtol=1e-5, atol=1e-5)
+    untouched = _running_tensors(handle.patcher)
+    assert all(torch.equal(untouched[k], file[k]) for k in file)
+    lcm = _handle(host, "animatelcm_t2v", seed=15)
+    with caplog.at_level("WARNING"):
+        same = graph_utils.node_output(nodes["ALCM_PESweetspotStretch"].execute(lcm, 16, 18))
+    assert same.max_frames == 64 and "stores no position encodings" in caplog.text

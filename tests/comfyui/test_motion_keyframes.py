@@ -93,3 +93,38 @@ def test_keyframe_chain_and_errors(host, setup):
     with pytest.raises(errors.PromptScheduleError, match="20 is out of range for 16 frames"):
         graph_utils.denoise_once(model, torch.randn(16, 4, 8, 8))
     assert calls == []
+
+
+def _multival(host, value="1.0", mask=None):
+    node = host.nodes.NODE_CLASS_MAPPINGS["ALCM_Multival"]
+    return graph_utils.node_output(node.execute(value, mask=mask))
+
+
+def test_multival_times_keyframe_reaches_the_module(host, setup):
+    """effect = Apply's effect x effect multival x the keyframe's effect (AnimateDiff-Evolved multiplies a model's
+    multival with its keyframe's): 0.8 x 0.5 x (1 -> 0 over the frames)."""
+    base, handle = setup
+    node = host.nodes.NODE_CLASS_MAPPINGS["ALCM_ApplyMotionModel"]
+    model = graph_utils.node_output(node.execute(base, handle, "keep model's own", 0.8, 1.0, 0.0, 1.0,
+                                                 keyframes=_keyframes(host, (0.0, "0: 1.0, 15: 0.0", "1.0")),
+                                                 effect_multival=_multival(host, "0.5")))
+    seen, hook = _record_effects(handle)
+    try:
+        graph_utils.denoise_once(model, torch.randn(16, 4, 8, 8, generator=torch.Generator().manual_seed(3)))
+    finally:
+        hook.remove()
+    torch.testing.assert_close(seen[0], 0.4 * torch.linspace(1.0, 0.0, 16))
+
+
+def test_mask_of_wrong_frame_count_fails_before_sampling(host, setup):
+    import comfy.patcher_extension
+    base, handle = setup
+    node = host.nodes.NODE_CLASS_MAPPINGS["ALCM_ApplyMotionModel"]
+    model = graph_utils.node_output(node.execute(base, handle, "keep model's own", 1.0, 1.0, 0.0, 1.0,
+                                                 scale_multival=_multival(host, "1.2", torch.rand(5, 16, 16))))
+    calls = []
+    model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, "count",
+                               lambda executor, *a, **k: calls.append(1) or executor(*a, **k))
+    with pytest.raises(ValueError, match=r"Multival \(value\): the mask has 5 frames but the latent has 16; give 1"):
+        graph_utils.denoise_once(model, torch.randn(16, 4, 8, 8))
+    assert calls == []
