@@ -186,11 +186,27 @@ def test_stacked_models_run_in_application_order(host):
         stacked.eject_model()
     assert len(orders) == 21 and all(o == [a.name, b.name] for o in orders[:8] + orders[9:])  # v3: no mid module
     assert orders[8] == [a.name] and _stack_order(host, base.model.diffusion_model) == []
+    _replace_patchers_keeps_the_stack(host, stacked)
     noise = torch.randn(4, 4, 8, 8, generator=torch.Generator().manual_seed(6))
     only_a = denoise_once(_inflate(host, base, a), noise)
     b_off = denoise_once(_inflate(host, _inflate(host, base, a), b, effect=0.0), noise)
     torch.testing.assert_close(b_off, only_a, rtol=0, atol=0)
     assert (denoise_once(stacked, noise) - only_a).abs().max() > 1e-2 * only_a.abs().max()
+
+
+def _replace_patchers_keeps_the_stack(host, stacked):
+    """replace_motion_patchers (e.g. a position-encoding stretch): clones with object patches, checked one for one."""
+    mm = host.pack.nodes.motion_model
+    attached = mm.motion_models(stacked)
+    m = stacked.clone()
+    clones = [a.patcher.clone() for a in attached]
+    for key, table in mm.position_encodings(clones[1]).items():
+        clones[1].add_object_patch(key, torch.cat([table, table], dim=1))
+    mm.replace_motion_patchers(m, clones)
+    assert [a.max_frames for a in mm.motion_models(m)] == [32, 64] and mm.max_motion_frames(m) == 32
+    assert [a.max_frames for a in mm.motion_models(stacked)] == [32, 32]  # the input MODEL keeps its patchers
+    with pytest.raises(ValueError, match="one patcher per motion model"):
+        mm.replace_motion_patchers(m, clones[:1])
 
 
 def test_one_loaded_module_stacked_twice_acts_as_two_files(host):
