@@ -24,11 +24,12 @@ import comfy.context_windows
 import comfy.model_management
 import comfy.patcher_extension
 
-from ..animatelcm_core.context import ContextOptions, fuse, is_active, stretched_encodings
+from ..animatelcm_core.context import ContextOptions, fuse, is_active
 from ..animatelcm_core.context_chain import ContextChain
 from ..animatelcm_core.context_views import view_plan
+from ..animatelcm_core.motion_module import stretch_pe
 from .context_run import call_sigma, current, sampler_wrapper, window_plan
-from .motion_model import MOTION_KEY
+from .motion_model import motion_models, position_encodings, replace_motion_patchers
 from .noise_init import add_freenoise
 
 MOTION_WINDOWS = "animatelcm_motion_windows"  # transformer_options entry read by the injected motion modules
@@ -246,11 +247,16 @@ def _detach(m) -> None:
 
 
 def _stretch_position_encodings(m, length: int) -> None:
-    (motion,) = m.get_additional_models_with_key(MOTION_KEY)
-    stretched = motion.clone()
-    for key, table in stretched_encodings(motion.model, length).items():
-        stretched.add_object_patch(key, table)
-    m.set_additional_models(MOTION_KEY, [stretched])
+    """Every motion model's position encodings (as they run on this MODEL) interpolated to `length` positions, as
+    object patches on clones of their patchers."""
+    patchers = []
+    for attached in motion_models(m):
+        stretched = attached.patcher.clone()
+        for key, table in position_encodings(attached.patcher).items():
+            if table.shape[1] < length:
+                stretched.add_object_patch(key, stretch_pe(table, length))
+        patchers.append(stretched)
+    replace_motion_patchers(m, patchers)
 
 
 def run_windowed(module, x: torch.Tensor, frames: int, windowing: MotionWindowing, transformer_options: dict,

@@ -4,15 +4,15 @@ from comfy_api.latest import io
 
 from ..animatelcm_core.context import FUSE_METHODS, SCHEDULES, ContextOptions
 from .context import MODES, attach_context
-from .motion_model import MOTION_KEY
+from .motion_model import max_motion_frames
 from .nodes_context_options import CONTEXT_CATEGORY, ContextOptionsType, ViewOptionsType
 from .nodes_motion import CATEGORY
 
 
 def _max_length(model) -> int | None:
-    """The motion module's position-encoding length, None for a MODEL without a motion module."""
-    motion = model.get_additional_models_with_key(MOTION_KEY)
-    return motion[0].model.config.pe_length if motion else None
+    """The frames every motion module on `model` takes at once (its position encodings, after adjustments), None
+    for a MODEL without a motion module."""
+    return max_motion_frames(model)
 
 
 def stretch_input():
