@@ -24,6 +24,7 @@ HUGGING_FACE = "https://huggingface.co"
 MODEL_INPUTS = {
     ("ALCM_LoadMotionModel", "model_name"): "animatediff_models",
     ("ALCM_ApplyMotionLoRA", "lora_name"): "animatediff_motion_lora",
+    ("ALCM_LoadSparseCtrl", "sparsectrl_name"): "controlnet",
     ("UpscaleModelLoader", "model_name"): "upscale_models",
     ("CLIPVisionLoader", "clip_name"): "clip_vision",
     ("IPAdapterModelLoader", "ipadapter_file"): "ipadapter",
@@ -87,6 +88,13 @@ LINKS = (
               "c1e7081d294079ff24d12493cb8a5f2412653e66f111e26182b14ee66992e510"),
     ModelLink("AnimateLCM_sd15_i2v_lora.safetensors", "loras", "wangfuyun/AnimateLCM-I2V",
               "8f90d840e075ff588a58e22c6586e2ae9a6f7922996ee6649a7f01072333afe4"),
+    # AnimateDiff v3 (SHA-256 of the LFS objects of guoyww/animatediff's current files, commit fdfe36a)
+    ModelLink("v3_sd15_mm.ckpt", "animatediff_models", "guoyww/animatediff",
+              "2412711886f61091846f53204aabc38aa6e09356d62a9808abe4daa802168343"),
+    ModelLink("v3_sd15_adapter.ckpt", "loras", "guoyww/animatediff",
+              "fd2d8e26480f6ab013c1e6af86fdf1dedbb1ed5baf850ccd5f365f39d6c3472c"),
+    ModelLink("v3_sd15_sparsectrl_rgb.ckpt", "controlnet", "guoyww/animatediff",
+              "c93f27a3cd15edf99bbddf4522509f2e831f515cc7db9c820d955037ddafbe45"),
     ModelLink("control_v11p_sd15_openpose.pth", "controlnet", "lllyasviel/ControlNet-v1-1",
               "db97becd92cd19aff71352a60e93c2508decba3dee64f01f686727b9b406a9dd"),
     ModelLink("hsxl_temporal_layers.f16.safetensors", "animatediff_models", "hotshotco/Hotshot-XL",

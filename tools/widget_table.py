@@ -46,6 +46,8 @@ WIDGETS = {
     "ALCM_TrainingClips": ["folder", "caption", "frames", "stride", "width", "height", "max_clips", "seed", CONTROL],
     "ALCM_TrainMotionLoRA": ["lora_name", "rank", "learning_rate", "steps", "batch_size", "seed", CONTROL,
                              "gradient_checkpointing", "precision", "overwrite"],
+    "ALCM_LoadSparseCtrl": ["sparsectrl_name", "motion_strength", "motion_scale", "indexes", "spread", "context_aware",
+                            "hint_multiplier", "nonhint_multiplier", "mask_multiplier"],
     # ComfyUI core, used with IPAdapter_plus
     "CLIPVisionLoader": ["clip_name"],
     "ImageBatch": [],

@@ -7,7 +7,6 @@ hint can only change its own frame: a hint on the wrong frame changes another on
 of the other frames; a single hint's own change is smaller than the whole control's (~0.8% against ~2% of the
 latent's range with these random weights), so it is checked against 1e-3 (float noise is ~1e-7).
 """
-HINT_VISIBLE = 1e-3  # one hint's change of its own frame (see above); the whole feature is checked against 1e-2
 import os
 
 import pytest
@@ -18,6 +17,7 @@ from sparsectrl_weights import sparsectrl_state_dict
 
 FRAMES, SIZE = 16, 8
 MODES = ("motion-only", "full")
+HINT_VISIBLE = 1e-3  # one hint's change of its own frame (see above); the whole feature is checked against 1e-2
 
 
 @pytest.fixture(scope="module")
@@ -98,18 +98,23 @@ def test_files_are_detected(host, files):
         assert config.motion.attention_blocks == 1 and config.motion.pe_stored
 
 
+@pytest.fixture(scope="module")
+def plain(host, base):
+    """The MODEL without SparseCtrl, on the noise of the frame-level checks."""
+    return sample(base, apply(host, None, None), noise())
+
+
 @pytest.mark.parametrize("kind", ["rgb", "scribble"])
-def test_hints_reach_exactly_their_frames(host, files, base, kind):
-    """Hints A on frame 0 and B on frame 15 of 16: against A alone only frame 15 changes, against B alone only
-    frame 0 changes; the unconditioned frames get SparseCtrl's mask-0 control (they differ from no SparseCtrl)."""
+def test_hints_reach_exactly_their_frames(host, files, base, plain, kind):
+    """Hints A on frame 0 and B on frame 15 of 16: against A alone (on frame 0) only frame 15 changes, against B
+    alone (on the last frame) only frame 0 changes; every frame gets SparseCtrl's control (unconditioned frames its
+    mask-0 control), visibly against no SparseCtrl."""
     images = hints(kind, 2, seed=3)
-    control = load(host, files[kind], motion_strength=0.0, indexes="0, 15")
-    both = sample(base, apply(host, control, images), noise())
+    both = sample(base, apply(host, load(host, files[kind], motion_strength=0.0, indexes="0, 15"), images), noise())
     a_only = sample(base, apply(host, load(host, files[kind], motion_strength=0.0, indexes="0"), pick(images, [0])),
                     noise())
     b_only = sample(base, apply(host, load(host, files[kind], motion_strength=0.0, indexes="-1"), pick(images, [1])),
                     noise())
-    plain = sample(base, apply(host, None, None), noise())
     torch.testing.assert_close(both[:15], a_only[:15], rtol=0, atol=1e-6)
     torch.testing.assert_close(both[1:], b_only[1:], rtol=0, atol=1e-6)
     assert rel(both[15], a_only[15]) > HINT_VISIBLE and rel(both[0], b_only[0]) > HINT_VISIBLE

@@ -18,7 +18,7 @@ from web_ui import (MISSING_MODELS, PACK_NAME, RESET_REPORTS, SCREENSHOTS, brows
 NAMES = [os.path.splitext(os.path.basename(p))[0] for p in ui_workflow_files()]
 OUR_NODES = ["ALCM_LoadMotionModel", "ALCM_ApplyMotionLoRA", "ALCM_ApplyMotionModel", "ALCM_LCMSigmas", "ALCM_Sampler",
              "ALCM_ImageToVideo", "ALCM_ContextOptions", "ALCM_PromptSchedule", "ALCM_MotionKeyframe",
-             "ALCM_FreeNoise", "ALCM_FreeInit", "ALCM_TrainingClips", "ALCM_TrainMotionLoRA"]
+             "ALCM_FreeNoise", "ALCM_FreeInit", "ALCM_TrainingClips", "ALCM_TrainMotionLoRA", "ALCM_LoadSparseCtrl"]
 pytestmark = needs_chromium()
 
 

@@ -13,7 +13,8 @@ from tools.workflow_api import WORKFLOWS_DIR, load_json, ui_workflow_files
 README = os.path.join(os.path.dirname(WORKFLOWS_DIR), "README.md")
 # Written from the authors' publications, not from tools/model_links.py: file-name pattern -> official repository
 OFFICIAL = [
-    (r"^(mm_sd_v1[45](_v2)?|mm_sdxl_v10_beta|v3_sd15_(mm|adapter)|v2_lora_\w+)\.ckpt$", "guoyww/animatediff"),
+    (r"^(mm_sd_v1[45](_v2)?|mm_sdxl_v10_beta|v3_sd15_(mm|adapter|sparsectrl_(rgb|scribble))|v2_lora_\w+)\.ckpt$",
+     "guoyww/animatediff"),
     (r"^AnimateLCM_sd15_t2v(_lora)?\.(ckpt|safetensors)$", "wangfuyun/AnimateLCM"),
     (r"^AnimateLCM_sd15_i2v(_lora)?\.(ckpt|safetensors)$", "wangfuyun/AnimateLCM-I2V"),
     (r"^control_v11[pef]1?[pe]?_sd15_\w+\.pth$", "lllyasviel/ControlNet-v1-1"),
@@ -25,7 +26,7 @@ OFFICIAL = [
 # node type -> (widget index, folder) of the model files the shipped workflows' loaders name
 LOADERS = {"CheckpointLoaderSimple": [(0, "checkpoints")], "LoraLoaderModelOnly": [(0, "loras")],
            "ControlNetLoader": [(0, "controlnet")], "ALCM_LoadMotionModel": [(0, "animatediff_models")],
-           "ALCM_ApplyMotionLoRA": [(0, "animatediff_motion_lora")]}
+           "ALCM_ApplyMotionLoRA": [(0, "animatediff_motion_lora")], "ALCM_LoadSparseCtrl": [(0, "controlnet")]}
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pth", ".pt", ".bin", ".sft")
 WORKFLOWS = ui_workflow_files()
 

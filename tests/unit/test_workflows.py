@@ -42,7 +42,7 @@ def pair(request):
 SHIPPED = {"animatediff_v2_t2v", "animatelcm_t2v", "animatediff_motionlora_camera", "animatelcm_i2v",
            "animatelcm_long_context_windows", "animatelcm_controlnet_openpose", "animatelcm_video2video",
            "animatediff_sdxl_t2v", "hotshotxl_t2v", "animatediff_lightning_4step", "animatelcm_prompt_travel",
-           "animatelcm_long_freenoise", "animatediff_freeinit", "train_motionlora"}
+           "animatelcm_long_freenoise", "animatediff_freeinit", "train_motionlora", "animatediff_v3_sparsectrl"}
 
 
 def test_the_workflows_are_shipped():
