@@ -236,3 +236,37 @@ def test_unconnected_and_unknown_ade_nodes_are_reported():
     result = convert_workflow(wf)
     assert "60" not in result.workflow and entries(result, NOTE, "60")
     assert "61" in result.workflow and [e.kind for e in entries(result, node="61")] == ["left as is"]
+
+
+def test_live_definitions_decide_what_is_written():
+    """With the installed nodes' definitions (as the runner passes them), only those are written: without the
+    context-options chain nodes the first entry goes to AnimateLCM Context Options and the rest is reported."""
+    import json
+    from tools.convert.targets import SNAPSHOT
+    with open(SNAPSHOT, encoding="utf-8") as f:
+        definitions = json.load(f)
+    older = {k: v for k, v in definitions.items() if not k.startswith(("ALCM_ContextOptions", "ALCM_ApplyContext"))}
+    older["ALCM_ContextOptions"] = definitions["ALCM_ContextOptions"]
+    wf = samples.legacy_loader_uniform()
+    wf["11"]["inputs"]["start_percent"] = 0.2
+    result = convert_workflow(wf, available=older)
+    p = result.workflow
+    ctx = p[chain(p)[0][0]]
+    assert ctx["class_type"] == "ALCM_ContextOptions"
+    assert {k: ctx["inputs"][k] for k in ("mode", "context_length", "context_overlap", "schedule", "fuse_method")} \
+        == {"mode": "full", "context_length": 8, "context_overlap": 4, "schedule": "looped", "fuse_method": "flat"}
+    assert [e.option for e in entries(result, NOT_REPRODUCED, "11")] == ["start_percent"]
+    p = convert_workflow(wf, available=definitions).workflow
+    assert p[chain(p)[0][0]]["class_type"] == "ALCM_ApplyContextOptions"
+
+
+def test_widgets_fed_by_other_nodes_stay_connected():
+    wf = samples.legacy_loader_uniform()
+    wf["50"] = {"class_type": "PrimitiveInt", "inputs": {"value": 10}}
+    wf["11"]["inputs"]["context_length"] = ["50", 0]
+    wf["10"]["inputs"]["beta_schedule"] = ["51", 0]  # a value only a node computes, where a constant is needed
+    wf["51"] = {"class_type": "SomeStringNode", "inputs": {}}
+    result = convert_workflow(wf)
+    p = result.workflow
+    assert p["11"]["inputs"]["context_length"] == ["50", 0]
+    assert [e.option for e in entries(result, NOT_REPRODUCED, "10")] == ["beta_schedule"]

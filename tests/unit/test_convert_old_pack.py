@@ -93,3 +93,13 @@ def test_old_pack_ui_file():
     check_ui(wf)
     node = next(n for n in wf["nodes"] if n["id"] == sampler)
     assert node["type"] == "KSampler" and node["widgets_values"] == [3, "randomize", 20, 7.0, "euler", "normal", 1.0]
+
+
+def test_image_size_node():
+    wf = {"1": {"class_type": "LoadImage", "inputs": {"image": "a.png"}},
+          "2": {"class_type": "ImageSizeAndBatchSize", "inputs": {"image": ["1", 0]}},
+          "3": {"class_type": "EmptyLatentImage", "inputs": {"width": ["2", 0], "height": ["2", 1],
+                                                             "batch_size": ["2", 2]}}}
+    p = convert_workflow(wf).workflow
+    assert p["2"] == {"class_type": "GetImageSize", "inputs": {"image": ["1", 0]}}
+    assert [p["3"]["inputs"][k] for k in ("width", "height", "batch_size")] == [["2", 0], ["2", 1], ["2", 2]]

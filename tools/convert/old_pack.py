@@ -45,6 +45,7 @@ TABLES = [
         ("frame_rate", "loop_count", "save_image_combo", "filename_prefix", "pingpong_combo"),
         ("frame_rate", "loop_count", "save_image_combo", "filename_prefix")], (), ("images",)),
     _t("AnimateDiffUnload", {}, [()], ("MODEL",), ("model",)),
+    _t("ImageSizeAndBatchSize", {}, [()], ("INT", "INT", "INT"), ("image",)),
 ]
 OLD = {t.type: t for t in TABLES}
 EMPTY_LATENTS = ("EmptyLatentImage", "ADE_EmptyLatentImageLarge")
@@ -153,4 +154,13 @@ def unload(s, node):
     s.note(node, "removed: this pack needs no unload node; its MODEL is passed on")
 
 
-SINKS = {"AnimateDiffSampler": sampler, "AnimateDiffCombine": combine, "AnimateDiffUnload": unload}
+def image_size(s, node):
+    """ImageSizeAndBatchSize -> ComfyUI's Get Image Size (the same outputs: width, height, batch size)."""
+    s.remove(node)
+    out = s.emit("GetImageSize", node.id, {"image": s.source(node, "image")}, memo=("size", node.id))
+    for slot in range(3):
+        s.reconnect(node, slot, out.__class__(out.key, slot))
+
+
+SINKS = {"AnimateDiffSampler": sampler, "AnimateDiffCombine": combine, "AnimateDiffUnload": unload,
+         "ImageSizeAndBatchSize": image_size}

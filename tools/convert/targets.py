@@ -15,7 +15,7 @@ NODES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 CONTROL = "control_after_generate"
 CORE_TYPES = ("CheckpointLoaderSimple", "EmptyLatentImage", "KSampler", "CreateVideo", "SaveVideo",
-              "SaveAnimatedWEBP", "SaveAnimatedPNG", "RepeatLatentBatch", "PreviewImage")
+              "SaveAnimatedWEBP", "SaveAnimatedPNG", "RepeatLatentBatch", "PreviewImage", "GetImageSize")
 KEEP_OPTIONS = ("default", "min", "max", "step", "forceInput", "control_after_generate", "multiline", "options")
 
 
