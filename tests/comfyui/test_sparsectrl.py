@@ -256,14 +256,15 @@ def test_hostile_names_stay_in_the_model_folders(host, tmp_path, name):
         os.remove(outside)
 
 
-def test_runs_through_the_executor(host, files):
-    """An API graph: our loader, ComfyUI's core apply node, two keyframe images, KSampler."""
+def executor_prompt(files, comfy_windows: bool = False) -> dict:
+    """An API graph: our loader, ComfyUI's core apply node, two keyframe images, KSampler (16 frames, cfg 2);
+    optionally ComfyUI's own context-window node (windows of 8 frames, overlap 4)."""
     prompt = {
         "1": {"class_type": "ALCMTest_RandomSD15", "inputs": {"seed": 5}},
         "2": {"class_type": "ALCMTest_RandomCond", "inputs": {"seed": 0}},
         "3": {"class_type": "ALCMTest_RandomCond", "inputs": {"seed": 1}},
         "4": {"class_type": "ALCM_LoadSparseCtrl", "inputs": {
-            "sparsectrl_name": files["scribble"], "motion_strength": 1.0, "motion_scale": 1.0, "indexes": "0, -1",
+            "sparsectrl_name": files["scribble"], "motion_strength": 0.0, "motion_scale": 1.0, "indexes": "0, -1",
             "spread": "uniform", "context_aware": "off"}},
         "5": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0xff0000}},
         "6": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0x00ff00}},
@@ -271,11 +272,53 @@ def test_runs_through_the_executor(host, files):
         "8": {"class_type": "ControlNetApplyAdvanced", "inputs": {
             "positive": ["2", 0], "negative": ["3", 0], "control_net": ["4", 0], "image": ["7", 0], "strength": 1.0,
             "start_percent": 0.0, "end_percent": 1.0}},
-        "9": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 8}},
+        "9": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": FRAMES}},
         "10": {"class_type": "KSampler", "inputs": {
             "model": ["1", 0], "positive": ["8", 0], "negative": ["8", 1], "latent_image": ["9", 0], "seed": 0,
             "steps": 1, "cfg": 2.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0}},
         "11": {"class_type": "ALCMTest_LatentStats", "inputs": {"samples": ["10", 0]}},
     }
+    if comfy_windows:  # 0.33's further inputs at their defaults (0.3.64 ignores them), anchor frame on
+        prompt["12"] = {"class_type": "ContextWindowsManual", "inputs": {
+            "model": ["1", 0], "context_length": 8, "context_overlap": 4, "context_schedule": "standard_static",
+            "context_stride": 1, "closed_loop": False, "fuse_method": "pyramid", "dim": 0, "freenoise": False,
+            "cond_retain_index_list": "", "split_conds_to_windows": False, "latent_retain_index_list": "",
+            "causal_window_fix": True}}
+        prompt["10"]["inputs"]["model"] = ["12", 0]
+    return prompt
+
+
+def latents_of(host, prompt: dict):
     ok, _, messages = host.helpers.run_prompt(prompt)
     assert ok, messages
+    return host.nodes.NODE_CLASS_MAPPINGS["ALCMTest_LatentStats"].results[-1]
+
+
+@pytest.fixture(scope="module")
+def executor_run(host, files):
+    return latents_of(host, executor_prompt(files))
+
+
+def test_runs_through_the_executor(executor_run):
+    assert executor_run.shape == (FRAMES, 4, SIZE, SIZE) and torch.isfinite(executor_run).all()
+
+
+def test_comfyui_own_context_windows(host, files, executor_run):
+    """Under ComfyUI's own context windows frames stay independent here, so windowed equals unwindowed: every window
+    (with 0.33's anchor frame before it) put the keyframes on frames 0 and 15."""
+    if not _comfy_windows_sample_frame_batches():
+        pytest.skip("this ComfyUI's own context-window handler cannot sample frame batches (0.3.64's set_step "
+                    "matches the sampler's sigmas against the whole batch of per-frame timesteps)")
+    windowed = latents_of(host, executor_prompt(files, comfy_windows=True))
+    torch.testing.assert_close(windowed, executor_run, rtol=0, atol=1e-4)
+
+
+def _comfy_windows_sample_frame_batches() -> bool:
+    from types import SimpleNamespace
+    import comfy.context_windows
+    options = {"transformer_options": {"sample_sigmas": torch.tensor([2.0, 1.0, 0.0])}}
+    try:
+        comfy.context_windows.IndexListContextHandler.set_step(SimpleNamespace(), torch.full((4,), 1.0), options)
+    except RuntimeError:
+        return False
+    return True
