@@ -70,13 +70,19 @@ def run(ours, ade, files):
     return get
 
 
-@pytest.mark.parametrize("kind", ["single", "per_frame"])
-def test_windows_give_each_frame_its_own_ipadapter_inputs(run, modes, kind):
-    unwindowed = run(kind=kind)
+def test_one_reference_image_under_windows(run):
+    """One image for every frame (nothing per frame to cut): IPAdapter acts the same in every window."""
+    unwindowed = run(kind="single")
+    assert cg.rel_diff(unwindowed, run(kind="none")) > 1e-2, "IPAdapter does not act"
+    assert cg.rel_diff(run("ours", "full", "single"), unwindowed) <= 1e-4
+
+
+def test_windows_give_each_frame_its_own_ipadapter_inputs(run, modes):
+    unwindowed = run()
     assert cg.rel_diff(unwindowed, run(kind="none")) > 1e-2, "IPAdapter does not act"
     for windows in modes:
-        assert cg.rel_diff(run("ours", windows, kind), unwindowed) <= 1e-4, windows
-    assert cg.rel_diff(run("ade", "ade", kind), unwindowed) <= 1e-3
+        assert cg.rel_diff(run("ours", windows), unwindowed) <= 1e-4, windows
+    assert cg.rel_diff(run("ade", "ade"), unwindowed) <= 1e-3
 
 
 @pytest.mark.parametrize("windows", [None, *WINDOWED])
