@@ -270,3 +270,21 @@ def test_widgets_fed_by_other_nodes_stay_connected():
     p = result.workflow
     assert p["11"]["inputs"]["context_length"] == ["50", 0]
     assert [e.option for e in entries(result, NOT_REPRODUCED, "10")] == ["beta_schedule"]
+
+
+def test_ade_nodes_feeding_ade_nodes():
+    """ADE's checkpoint loader feeding Use Evolved Sampling: the motion chain starts at its replacement."""
+    wf = samples.gen2_static()
+    wf["1"] = {"class_type": "CheckpointLoaderSimpleWithNoiseSelect", "inputs": {
+        "ckpt_name": "sd.safetensors", "beta_schedule": "lcm", "use_custom_scale_factor": False,
+        "scale_factor": 0.18215}}
+    wf["5"] = {"class_type": "BatchPromptSchedule", "inputs": {  # its CLIP from the same removed loader
+        "text": '"0": "a"', "clip": ["1", 1], "max_frames": 12, "print_output": False, "start_frame": 0,
+        "end_frame": 0}}
+    wf["90"]["inputs"]["positive"] = ["5", 0]
+    p = convert_workflow(wf).workflow
+    types = [t for _, t in chain(p)]
+    assert types == ["ALCM_ApplyContextOptions", "ALCM_ApplyMotionModel", "ALCM_ModelSampling",
+                     "CheckpointLoaderSimple"]
+    clip = p[p["90"]["inputs"]["positive"][0]]["inputs"]["clip"]
+    assert p[clip[0]]["class_type"] == "CheckpointLoaderSimple" and clip[1] == 1

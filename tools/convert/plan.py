@@ -50,6 +50,18 @@ class Plan:
     def reconnect(self, node_id, slot: int, to):
         self.rewire[(node_id, slot)] = to
 
+    def resolve(self, item):
+        """`item` with links to removed nodes replaced by what their consumers get instead (a removed ADE node
+        may feed another one: the checkpoint loader with noise select feeding Use Evolved Sampling)."""
+        seen = set()
+        while isinstance(item, Src) and item.out.node in self.removed:
+            key = (item.out.node, item.out.slot)
+            if key in seen or key not in self.rewire:
+                return None
+            seen.add(key)
+            item = self.rewire[key]
+        return item
+
     @property
     def empty(self) -> bool:
         return not self.nodes and not self.removed

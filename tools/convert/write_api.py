@@ -51,7 +51,7 @@ def apply_api(prompt: dict, plan, target_info) -> tuple:
     for node_id, entry in prompt.items():
         for name, value in list((entry.get("inputs") or {}).items()):
             if isinstance(value, list) and len(value) == 2 and value[0] in plan.removed:
-                to = plan.rewire.get((value[0], value[1]))
+                to = plan.resolve(plan.rewire.get((value[0], value[1])))
                 if to is None:
                     del entry["inputs"][name]
                     lost.append((node_id, name, value[0]))
@@ -60,7 +60,8 @@ def apply_api(prompt: dict, plan, target_info) -> tuple:
     for node in plan.nodes:
         inputs = {}
         for name, item in node.inputs.items():
-            if name == CONTROL:
+            item = plan.resolve(item)
+            if name == CONTROL or item is None:
                 continue
             inputs[name] = _ref(item, ids) if isinstance(item, (Src, NewOut)) else value_of(item)
         entry = {"inputs": inputs, "class_type": node.type}

@@ -125,7 +125,7 @@ def apply_ui(ui: UiGraph, plan, targets) -> tuple:
         ui.nodes[ids[key]] = raw
     lost = []
     for link_id, origin, oslot, target, tslot in consumers:
-        to = plan.rewire.get((origin, oslot))
+        to = plan.resolve(plan.rewire.get((origin, oslot)))
         if to is None:
             lost.append((target, _input_name(ui, target, tslot), origin))
             ui.delete_link(link_id)
@@ -240,7 +240,8 @@ def _wire_inputs(ui, plan, node, ids, created, targets):
     target = targets.get(node.type)
     sockets = {s["name"]: i for i, s in enumerate(raw["inputs"])}
     for name, item in node.inputs.items():
-        if name == CONTROL:
+        item = plan.resolve(item)
+        if name == CONTROL or item is None:
             continue
         slot = target.slot(name)
         if isinstance(item, Const) and item.via is not None and slot.is_widget:
