@@ -192,23 +192,17 @@ PE_CASES = {
 }
 ONES = {p: 1.0 for p in ("all", "pe", "attn", "attn_q", "attn_k", "attn_v", "attn_out_weight", "attn_out_bias", "other")}
 ZEROS = {p: 0.0 for p in ONES}
-WEIGHT_CASES = {  # all x1.01 is the common one; alone it moves these latents by ~1e-2 only, so more parts follow
-    "all x1.01, then attn x1.5 and other x0.9": (
-        [("ADE_AdjustWeightAllMult", {"all_MULT": 1.01}),
-         ("ADE_AdjustWeightIndivMult", {"pe_MULT": 1.0, "attn_MULT": 1.5, "other_MULT": 0.9})],
-        [("ALCM_MultiplyMotionWeights", {**ONES, "all": 1.01}),
-         ("ALCM_MultiplyMotionWeights", {**ONES, "attn": 1.5, "other": 0.9})]),
-    "add per attention part, then multiply k": (
-        [("ADE_AdjustWeightIndivAttnAdd", {"pe_ADD": 0.05, "attn_ADD": 0.0, "attn_q_ADD": 0.02, "attn_k_ADD": 0.0,
-                                           "attn_v_ADD": -0.03, "attn_out_weight_ADD": 0.01, "attn_out_bias_ADD": 0.1,
-                                           "other_ADD": 0.0}),
-         ("ADE_AdjustWeightIndivAttnMult", {"pe_MULT": 1.0, "attn_MULT": 1.0, "attn_q_MULT": 1.0, "attn_k_MULT": 1.5,
-                                            "attn_v_MULT": 1.0, "attn_out_weight_MULT": 1.0,
-                                            "attn_out_bias_MULT": 1.0, "other_MULT": 1.0})],
-        [("ALCM_AddMotionWeights", {**ZEROS, "pe": 0.05, "attn_q": 0.02, "attn_v": -0.03, "attn_out_weight": 0.01,
-                                    "attn_out_bias": 0.1}),
-         ("ALCM_MultiplyMotionWeights", {**ONES, "attn_k": 1.5})]),
-}
+# ADE's three kinds of weight nodes in one chain (all x1.01 is the common one; alone it moves these latents ~1e-2)
+WEIGHTS = (
+    [("ADE_AdjustWeightAllMult", {"all_MULT": 1.01}),
+     ("ADE_AdjustWeightIndivAttnAdd", {"pe_ADD": 0.05, "attn_ADD": 0.0, "attn_q_ADD": 0.02, "attn_k_ADD": 0.0,
+                                       "attn_v_ADD": -0.03, "attn_out_weight_ADD": 0.01, "attn_out_bias_ADD": 0.1,
+                                       "other_ADD": 0.0}),
+     ("ADE_AdjustWeightIndivMult", {"pe_MULT": 1.0, "attn_MULT": 1.2, "other_MULT": 0.9})],
+    [("ALCM_MultiplyMotionWeights", {**ONES, "all": 1.01}),
+     ("ALCM_AddMotionWeights", {**ZEROS, "pe": 0.05, "attn_q": 0.02, "attn_v": -0.03, "attn_out_weight": 0.01,
+                                "attn_out_bias": 0.1}),
+     ("ALCM_MultiplyMotionWeights", {**ONES, "attn": 1.2, "other": 0.9})])
 
 
 @pytest.mark.parametrize("case", list(PE_CASES))
@@ -217,10 +211,10 @@ def test_position_encoding_adjustments(ours, ade, baseline, case):
     _check(ours, ade, baseline, ade_graph([A], pe=theirs), our_graph([A], pe=mine), case)
 
 
-@pytest.mark.parametrize("case", list(WEIGHT_CASES))
-def test_weight_adjustments(ours, ade, baseline, case):
-    theirs, mine = WEIGHT_CASES[case]
-    _check(ours, ade, baseline, ade_graph([A], weights=theirs), our_graph([A], weights=mine), case)
+def test_weight_adjustments(ours, ade, baseline):
+    theirs, mine = WEIGHTS
+    _check(ours, ade, baseline, ade_graph([A], weights=theirs), our_graph([A], weights=mine),
+           "all x1.01, then add to pe/q/v/out, then attn x1.2 and other x0.9")
 
 
 # ---- option 6: multivals --------------------------------------------------------------------------------------------
@@ -248,12 +242,16 @@ def _multival(kind: str, node_id: str, pack: str) -> dict:
     return {**mask, node_id: node}
 
 
-@pytest.mark.parametrize("kind,target", [("number", "effect"), ("per-frame list", "scale"), ("scaled mask", "scale"),
-                                         ("scaled mask", "effect")])
-def test_multivals(ours, ade, baseline, kind, target):
-    mm = [{**A, target: "70"}]
-    _check(ours, ade, baseline, ade_graph(mm, extra=_multival(kind, "70", "ade")),
-           our_graph(mm, extra=_multival(kind, "70", "ours")), f"{target} multival: {kind}")
+@pytest.mark.parametrize("kind,targets", [("number", ["effect"]), ("per-frame list", ["scale"]),
+                                          ("scaled mask", ["scale", "effect"])])
+def test_multivals(ours, ade, baseline, kind, targets):
+    mm, extra = dict(A), {"ade": {}, "ours": {}}
+    for i, target in enumerate(targets):
+        mm[target] = f"7{i}"
+        for pack in extra:
+            extra[pack].update(_multival(kind, f"7{i}", pack))
+    _check(ours, ade, baseline, ade_graph([mm], extra=extra["ade"]), our_graph([mm], extra=extra["ours"]),
+           f"{' and '.join(targets)} multival: {kind}")
 
 
 # ---- option 7: stacked motion models --------------------------------------------------------------------------------
