@@ -1,8 +1,9 @@
 """SparseCtrl against Advanced-ControlNet's (whose motion modules ADE builds): the same random-weight SparseCtrl files
-in the published layout, the same SD1.5 checkpoint, keyframes on frames 0 and 15 of 16; this pack's Load SparseCtrl
-through ComfyUI's core apply node (RGB keyframes as images + VAE) and Advanced-ControlNet's apply node (scribble),
-against Advanced-ControlNet's loader, its RGB preprocessor and apply node in the `ade` worker. Same latents within
-1e-3 (relative max difference), and the SparseCtrls visibly act (> 1e-2 against the graph without them).
+in the published layout, the same SD1.5 checkpoint, keyframes on frames 0 and 15 of 16. In the `ours` worker this
+pack's Load SparseCtrl, through ComfyUI's core apply node (RGB: keyframes as images + VAE, frames from our index
+list) and Advanced-ControlNet's apply node (scribble: frames from Advanced-ControlNet's index method node); in the
+`ade` worker Advanced-ControlNet's loader, RGB preprocessor and apply node. Same latents within 1e-3 (relative max
+difference), and the SparseCtrls visibly act (> 1e-2 against the same sampling without them).
 
 Full size (tests/fixtures/checkpoint_files.py, at 64x64, one step): Advanced-ControlNet recognises a SparseCtrl file's
 encoder only by ComfyUI's SD1.5 diffusers config, and ADE builds the motion modules at SD1.5's widths, so neither
@@ -44,14 +45,15 @@ def apply_node(kind: str, conds: tuple, control: str, image: str, vae: str | Non
 def sparse_controls(side: str, g: dict) -> tuple:
     """RGB then scribble SparseCtrl on the positive/negative conditioning; returns the conditioning links."""
     conds = (link("pos"), link("neg"))
-    if side == "ours":
+    g["method"] = {"class_type": "ACN_SparseCtrlIndexMethodNode", "inputs": {"indexes": INDEXES}}
+    if side == "ours":  # RGB frames from our index list, scribble frames from Advanced-ControlNet's index method
         for name, file in (("rgb", RGB), ("scribble", SCRIBBLE)):
             g[name] = {"class_type": "ALCM_LoadSparseCtrl", "inputs": {
                 "sparsectrl_name": file, "motion_strength": 1.0, "motion_scale": 1.0, "indexes": INDEXES,
                 "spread": "uniform", "context_aware": "off"}}
+        g["scribble"]["inputs"].update(indexes="", sparse_method=link("method"))
         g["apply_rgb"] = apply_node("ControlNetApplyAdvanced", conds, "rgb", "keyframes", vae="ckpt")
     else:
-        g["method"] = {"class_type": "ACN_SparseCtrlIndexMethodNode", "inputs": {"indexes": INDEXES}}
         for name, file in (("rgb", RGB), ("scribble", SCRIBBLE)):
             g[name] = {"class_type": "ACN_SparseCtrlLoaderAdvanced", "inputs": {
                 "sparsectrl_name": file, "use_motion": True, "motion_strength": 1.0, "motion_scale": 1.0,
