@@ -41,7 +41,9 @@ def files(packs, ours):
     save_file({k: v.to(torch.float16) for k, v in sd.items()},
               os.path.join(packs.models, "ipadapter", "ip-adapter_sd15.safetensors"))
     write_references(packs.input)
-    return ours.call("tests/fixtures/checkpoint_files.py:ensure_model_files")
+    linked = {(e["directory"], e["name"]) for node in load_json(os.path.join(WORKFLOWS_DIR, NAME + ".json"))["nodes"]
+              for e in (node.get("properties") or {}).get("models", [])}
+    return ours.call("tests/fixtures/checkpoint_files.py:ensure_model_files", only=linked & set(checkpoint_files.FILES))
 
 
 def test_widget_table_matches_the_installed_packs(ours):
