@@ -22,11 +22,18 @@ OFFICIAL = [
     (r"^animatediff_lightning_[1248]step_(comfyui|diffusers)\.safetensors$", "ByteDance/AnimateDiff-Lightning"),
     (r"^sd_xl_base_1\.0\.safetensors$", "stabilityai/stable-diffusion-xl-base-1.0"),
     (r"^v1-5-pruned-emaonly(-fp16)?\.safetensors$", "Comfy-Org/stable-diffusion-v1-5-archive"),
+    (r"^ip-adapter[-\w]*_sd15(_[-\w]+)?\.(safetensors|bin)$", "h94/IP-Adapter"),
+    (r"^CLIP-ViT-H-14-laion2B-s32B-b79K\.safetensors$", "h94/IP-Adapter"),
 ]
+# Files whose path in the repository is not their name (IPAdapter_plus's README: the SD1.5 adapters sit in models/,
+# the ViT-H image encoder is models/image_encoder/model.safetensors saved as CLIP-ViT-H-14-laion2B-s32B-b79K)
+REPO_PATHS = {"CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors": "models/image_encoder/model.safetensors"}
+REPO_FOLDERS = {"h94/IP-Adapter": "models/"}
 # node type -> (widget index, folder) of the model files the shipped workflows' loaders name
 LOADERS = {"CheckpointLoaderSimple": [(0, "checkpoints")], "LoraLoaderModelOnly": [(0, "loras")],
            "ControlNetLoader": [(0, "controlnet")], "ALCM_LoadMotionModel": [(0, "animatediff_models")],
-           "ALCM_ApplyMotionLoRA": [(0, "animatediff_motion_lora")], "ALCM_LoadSparseCtrl": [(0, "controlnet")]}
+           "ALCM_ApplyMotionLoRA": [(0, "animatediff_motion_lora")], "ALCM_LoadSparseCtrl": [(0, "controlnet")],
+           "IPAdapterModelLoader": [(0, "ipadapter")], "CLIPVisionLoader": [(0, "clip_vision")]}
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pth", ".pt", ".bin", ".sft")
 WORKFLOWS = ui_workflow_files()
 
@@ -70,8 +77,8 @@ def test_links_are_https_on_the_official_repository_under_the_loaded_name(path):
             repo = _official_repo(entry["name"])
             assert repo is not None, f"{entry['name']}: no official source known to this test"
             assert url.scheme == "https" and url.hostname == "huggingface.co" and not url.query, entry["url"]
-            assert url.path == f"/{repo}/resolve/main/{entry['name']}", entry["url"]
-            assert os.path.basename(url.path) == entry["name"]  # the name the node loads
+            path = REPO_PATHS.get(entry["name"], REPO_FOLDERS.get(repo, "") + entry["name"])
+            assert url.path == f"/{repo}/resolve/main/{path}", entry["url"]
             if "hash" in entry:
                 assert entry["hash_type"] == "SHA256" and re.fullmatch(r"[0-9a-f]{64}", entry["hash"]), entry
             assert set(entry) <= {"name", "url", "directory", "hash", "hash_type"}

@@ -10,6 +10,7 @@ import re
 import pytest
 
 from animatelcm_core.schedules import LIGHTNING_SAMPLER
+from tools.widget_table import PACK_NODES
 from tools.workflow_api import (CONTROL, CORE_NODES, FRONTEND_ONLY, MODE_NEVER, NOTE_NODES, UPLOAD, WIDGETS,
                                 WORKFLOWS_DIR, api_path_for, ui_to_api, ui_workflow_files, widget_names)
 
@@ -91,7 +92,8 @@ def test_node_types_are_ours_or_comfyui_core(pair):
     ours = _our_node_ids()
     for node in ui["nodes"]:
         kind = node["type"]
-        assert (kind.startswith("ALCM_") and kind in ours) or kind in CORE_NODES or kind in NOTE_NODES, (name, kind)
+        assert (kind.startswith("ALCM_") and kind in ours) or kind in CORE_NODES or kind in NOTE_NODES or \
+            kind in PACK_NODES, (name, kind)  # PACK_NODES: checked against the installed packs in tests/packs
 
 
 def test_widget_table_covers_every_node_and_value(pair):
