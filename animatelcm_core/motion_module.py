@@ -109,13 +109,21 @@ class TemporalTransformerBlock(nn.Module):
         self.ff = FeedForward(dim, ops=ops)
         self.ff_norm = ops.LayerNorm(dim)
 
-    def forward(self, h: torch.Tensor, scale=None, attention=None) -> torch.Tensor:
-        """h: (N, F, C) tokens; pre-norm residual attention blocks, then the GEGLU feed-forward."""
+    def forward(self, h: torch.Tensor, scale=None, attention=None, views=None) -> torch.Tensor:
+        """h: (N, F, C) tokens; pre-norm residual attention blocks, then the GEGLU feed-forward. With `views`
+        (animatelcm_core.context_views.ViewPlan) the attention blocks run per view window, fused per frame."""
+        if views is None:
+            h = self._attend(h, scale, attention)
+        else:
+            h = views.run(h, lambda sub, frames: self._attend(sub, _frames_of(scale, frames), attention))
+        return _residual(h, self.ff(self.ff_norm(h)), True)
+
+    def _attend(self, h: torch.Tensor, scale, attention) -> torch.Tensor:
         owned = False  # `h` is the caller's until the first residual add allocates a fresh tensor
         for norm, attn in zip(self.norms, self.attention_blocks):
             h = _residual(h, attn(norm(h), scale=scale, attention=attention), owned)
             owned = True
-        return _residual(h, self.ff(self.ff_norm(h)), owned)
+        return h
 
 
 class TemporalTransformer(nn.Module):
@@ -130,7 +138,7 @@ class TemporalTransformer(nn.Module):
         self.proj_out = ops.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, num_frames: int, scale=None, attention=None,
-                chunk_tokens: int | None = None) -> torch.Tensor:
+                chunk_tokens: int | None = None, views=None) -> torch.Tensor:
         bf, c, height, width = x.shape
         b, f, hw = bf // num_frames, num_frames, height * width
         tokens = self._normed_tokens(x, b, f).view(b * hw, f, c)  # contiguous
@@ -139,14 +147,14 @@ class TemporalTransformer(nn.Module):
         scale = _row_scale(scale, b, f, height, width, x)
         x_tokens = x.reshape(b, f, c, hw).permute(0, 3, 1, 2)  # (b, hw, f, c) view of the input
         if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters())):
-            out = torch.cat([self._tokens_forward(tokens[i:i + rows], _rows(scale, i, i + rows), attention)
+            out = torch.cat([self._tokens_forward(tokens[i:i + rows], _rows(scale, i, i + rows), attention, views)
                              for i in range(0, b * hw, rows)])
             return (x_tokens + out.view(b, hw, f, c)).permute(0, 2, 3, 1).reshape(bf, c, height, width)
         out = torch.empty((bf, c, height, width), dtype=x.dtype, device=x.device)
         out_tokens = out.view(b, f, c, hw).permute(0, 3, 1, 2)
         for start in range(0, b * hw, rows):
             stop = min(start + rows, b * hw)
-            y = self._tokens_forward(tokens[start:stop], _rows(scale, start, stop), attention)
+            y = self._tokens_forward(tokens[start:stop], _rows(scale, start, stop), attention, views)
             row = start
             while row < stop:  # the block's rows, video by video: out = x + y, written in place
                 video, pixel = divmod(row, hw)
@@ -168,10 +176,10 @@ class TemporalTransformer(nn.Module):
         h = self.norm(x).reshape(b, f, c, hw)  # per frame
         return h.permute(0, 3, 1, 2).contiguous()
 
-    def _tokens_forward(self, t, scale, attention):
+    def _tokens_forward(self, t, scale, attention, views=None):
         t = self.proj_in(t)
         for block in self.transformer_blocks:
-            t = block(t, scale=scale, attention=attention)
+            t = block(t, scale=scale, attention=attention, views=views)
         return self.proj_out(t)
 
 
@@ -187,7 +195,7 @@ class MotionModule(nn.Module):
         return self.temporal_transformer.transformer_blocks[0].attention_blocks[0].pos_encoder.pe.shape[1]
 
     def forward(self, x: torch.Tensor, num_frames: int, effect=None, scale=None, attention=None,
-                chunk_tokens: int | None = None) -> torch.Tensor:
+                chunk_tokens: int | None = None, views=None) -> torch.Tensor:
         """x: (B*F, C, H, W) with the F frames of each video contiguous. Returns the same shape.
 
         effect: blend of input and output, `x*(1-e) + mm(x)*e`; a float, per-frame (F,) or per-pixel (F, H', W')
@@ -197,16 +205,20 @@ class MotionModule(nn.Module):
         chunk_tokens: token-wise layers run on blocks of at most this many frames x channels elements (whole
             sequences, at least one); None picks a size for the device (see CPU_BLOCK_TOKENS). The result does not
             depend on it beyond float rounding.
+        views: view windows (animatelcm_core.context_views.ViewPlan over num_frames): the attention blocks run per
+            window of frames (at most views.max_length, which the position encodings must cover), fused per frame.
         x is never modified.
         """
         if x.shape[0] % num_frames:
             raise ValueError(f"batch of {x.shape[0]} is not a multiple of num_frames={num_frames}")
-        if num_frames > self.max_frames:
-            raise ValueError(f"{num_frames} frames exceed this motion module's {self.max_frames} position encodings; "
+        attended = num_frames if views is None else views.max_length
+        if attended > self.max_frames:
+            raise ValueError(f"{attended} frames exceed this motion module's {self.max_frames} position encodings; "
                              "use context windows or position-encoding stretch")
         if effect is not None and not torch.is_tensor(effect) and float(effect) == 0.0:
             return x
-        out = self.temporal_transformer(x, num_frames, scale=scale, attention=attention, chunk_tokens=chunk_tokens)
+        out = self.temporal_transformer(x, num_frames, scale=scale, attention=attention, chunk_tokens=chunk_tokens,
+                                        views=views)
         if effect is None or (not torch.is_tensor(effect) and float(effect) == 1.0):
             return out
         return torch.lerp(x, out, _effect_weights(effect, num_frames, x))  # x*(1-e) + out*e; x where e == 0
@@ -283,6 +295,13 @@ def _frames_check(values: torch.Tensor, num_frames: int) -> torch.Tensor:
     if values.shape[0] != num_frames:
         raise ValueError(f"per-pixel value has {values.shape[0]} frames, expected {num_frames} (frames)")
     return values
+
+
+def _frames_of(scale, frames: list[int]):
+    """The key scale of a view window: per-frame (F,) or per row and frame (N, F) tensors cut to its frames."""
+    if not torch.is_tensor(scale) or scale.numel() == 1:
+        return scale
+    return scale[frames] if scale.dim() == 1 else scale[:, frames]
 
 
 def _per_frame(value: torch.Tensor, num_frames: int, like: torch.Tensor) -> torch.Tensor:
