@@ -40,7 +40,7 @@ WIDGETS = {
     "ALCM_PromptSchedule": ["text", "frames", "interpolation", "pre_text", "app_text"],
     "ALCM_MotionKeyframe": ["start_percent", "effect", "scale"],
     "ALCM_ContextOptions": ["mode", "context_length", "context_overlap", "schedule", "stride", "closed_loop",
-                            "fuse_method", "stretch_position_encoding", "freenoise"],
+                            "fuse_method", "stretch_position_encoding", "freenoise", "use_on_equal_length"],
     "ALCM_FreeNoise": ["context_length", "context_overlap"],
     "ALCM_FreeInit": ["iterations", "filter", "d_s", "d_t", "order", "same_noise"],
     "ALCM_TrainingClips": ["folder", "caption", "frames", "stride", "width", "height", "max_clips", "seed", CONTROL],
