@@ -11,15 +11,12 @@ import os
 import pytest
 
 import checkpoint_files
-from tools.widget_table import PACK_NODES
 from tools.workflow_api import WORKFLOWS_DIR, api_path_for, load_json, ui_workflow_files
-from web_ui import (MISSING_MODELS, PACK_NAME, RESET_REPORTS, SCREENSHOTS, browser_on, comfy_server, get_json,
-                    needs_chromium)
+from web_ui import (MISSING_MODELS, PACK_NAME, RESET_REPORTS, SCREENSHOTS, browser_on, comfy_server,
+                    core_only_workflows, get_json, needs_chromium)
 
 NAMES = [os.path.splitext(os.path.basename(p))[0] for p in ui_workflow_files()]
-# workflows with other packs' nodes open in the packs tier, on a server with those packs (tests/packs)
-CORE_ONLY = [n for n in NAMES if not any(node["type"] in PACK_NODES for node in
-                                         load_json(os.path.join(WORKFLOWS_DIR, n + ".json"))["nodes"])]
+CORE_ONLY = core_only_workflows()
 OUR_NODES = ["ALCM_LoadMotionModel", "ALCM_ApplyMotionLoRA", "ALCM_ApplyMotionModel", "ALCM_LCMSigmas", "ALCM_Sampler",
              "ALCM_ImageToVideo", "ALCM_ContextOptions", "ALCM_PromptSchedule", "ALCM_MotionKeyframe",
              "ALCM_FreeNoise", "ALCM_FreeInit", "ALCM_TrainingClips", "ALCM_TrainMotionLoRA", "ALCM_LoadSparseCtrl"]

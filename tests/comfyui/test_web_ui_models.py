@@ -13,11 +13,11 @@ import os
 import pytest
 
 import checkpoint_files
-from tools.workflow_api import WORKFLOWS_DIR, load_json, ui_workflow_files
-from web_ui import MISSING_MODELS, PACK_NAME, RESET_REPORTS, SCREENSHOTS, browser_on, comfy_server, get_json, \
-    needs_chromium
+from tools.workflow_api import WORKFLOWS_DIR, load_json
+from web_ui import MISSING_MODELS, PACK_NAME, RESET_REPORTS, SCREENSHOTS, browser_on, comfy_server, \
+    core_only_workflows, get_json, needs_chromium
 
-NAMES = [os.path.splitext(os.path.basename(p))[0] for p in ui_workflow_files()]
+NAMES = core_only_workflows()  # the others open on pack hosts (tests/packs)
 # the loader inputs of the shipped workflows: model folder -> (node type, input)
 LOADER_INPUTS = {"checkpoints": ("CheckpointLoaderSimple", "ckpt_name"), "loras": ("LoraLoaderModelOnly", "lora_name"),
                  "controlnet": ("ControlNetLoader", "control_net_name"),

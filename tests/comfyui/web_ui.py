@@ -21,6 +21,16 @@ SCREENSHOTS = os.path.join(PACK_DIR, "out", "web_ui")
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 
 
+def core_only_workflows() -> list[str]:
+    """The shipped UI workflows (names) with no other pack's nodes: those open on a bare host; the others open in the
+    packs tier (tests/packs), on a server with those packs."""
+    from tools.widget_table import PACK_NODES
+    from tools.workflow_api import WORKFLOWS_DIR, load_json, ui_workflow_files
+    names = [os.path.splitext(os.path.basename(p))[0] for p in ui_workflow_files()]
+    return [n for n in names if not any(node["type"] in PACK_NODES
+                                        for node in load_json(os.path.join(WORKFLOWS_DIR, n + ".json"))["nodes"])]
+
+
 def needs_chromium():
     """The mark for a web UI test module: skipped without Chromium, an error where CI demands the whole tier."""
     import pytest
@@ -53,9 +63,14 @@ def comfy_server(host, base, args: list[str]):
 def server_process(comfyui: str, python: str, base, args: list[str]):
     """`python comfyui/main.py` (any ComfyUI folder, e.g. a pack-host copy) on a free loopback port, run from `base`
     (a pathlib.Path) whose custom_nodes/ holds a link to this pack (pass it to ComfyUI through `args`, e.g. an
-    extra_model_paths YAML with a custom_nodes entry). Yields {"url", "log"}; the server is stopped on exit."""
+    extra_model_paths YAML with a custom_nodes entry). Yields {"url", "log"}; the server is stopped on exit.
+    ComfyUI's user, input, output and temp folders are `base`'s unless `args` name them: never the ComfyUI folder's
+    (the frontend stores its settings in the user folder; main.py empties the temp folder)."""
     for sub in ("custom_nodes", "user", "output", "input"):
         (base / sub).mkdir(exist_ok=True)
+    own = {"--user-directory": base / "user", "--input-directory": base / "input",
+           "--output-directory": base / "output", "--temp-directory": base}  # main.py adds "temp" to the last
+    args = [*args, *(a for flag, path in own.items() if flag not in args for a in (flag, str(path)))]
     if not (base / "custom_nodes" / PACK_NAME).exists():
         os.symlink(PACK_DIR, base / "custom_nodes" / PACK_NAME)
     port = free_port()
