@@ -7,6 +7,7 @@ from .context import MODES, attach_context
 from .motion_model import max_motion_frames
 from .nodes_context_options import CONTEXT_CATEGORY, ContextOptionsType, ViewOptionsType
 from .nodes_motion import CATEGORY
+from .window_info import publish_window_info
 
 
 def _max_length(model) -> int | None:
@@ -98,8 +99,10 @@ class ApplyContextOptions(io.ComfyNode):
         if freenoise and context_options.first.schedule_name == "views_only":
             raise ValueError("FreeNoise needs context windows of a length: the first context options are Views "
                              "Only, which has none.")
-        return io.NodeOutput(attach_context(model, context_options, mode, _max_length(model),
-                                            stretch_position_encoding, freenoise))
+        m = attach_context(model, context_options, mode, _max_length(model), stretch_position_encoding, freenoise)
+        if mode == "full":  # a plain MODEL (no motion module, whose inflate() publishes it): each window's frames
+            publish_window_info(m)  # for IPAdapter_plus / Advanced-ControlNet (ad_params); a no-op when present
+        return io.NodeOutput(m)
 
 
 NODES = [ContextWindows, ApplyContextOptions]

@@ -85,6 +85,21 @@ def test_full_mode_windows_publish_each_windows_frames(host, inflated):
     assert all(frames == LENGTH for _, frames, _ in seen)
 
 
+def test_full_mode_windows_on_a_plain_model_publish_each_windows_frames(host):
+    """Apply Context Options in full mode on a MODEL without a motion module (batched windows of an image model)
+    publishes the windows' frames too; without it, no ad_params at all."""
+    base = host.helpers.random_sd15(seed=61)
+    node = host.nodes.NODE_CLASS_MAPPINGS["ALCM_ApplyContextOptions"]
+    core = host.pack.animatelcm_core
+    chain = core.context_chain.ContextChain.single(core.context.ContextOptions(LENGTH, OVERLAP))
+    seen = _sample(graph_utils.node_output(node.execute(base, chain, "full")))
+    for kind in ("attn2", "control"):
+        published = [params for k, frames, params in seen if k == kind]
+        assert published and all(p["full_length"] == FRAMES and p["context_length"] == LENGTH for p in published)
+        assert sorted({tuple(p["sub_idxs"]) for p in published}) == [tuple(w) for w in WINDOWS], kind
+    assert all(params is None for _, _, params in _sample(base))
+
+
 def test_comfyui_own_context_windows_publish_each_windows_frames(host, inflated):
     """ComfyUI's own node on this pack's MODEL: IPAdapter_plus and Advanced-ControlNet read the same dict there.
     0.33's handler prepends the frame before each later window (its causal anchor), which the call holds too."""
