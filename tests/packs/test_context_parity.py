@@ -204,4 +204,6 @@ def test_view_options_equal_ade(workers, case):
         expected = ade.call(f"{HELPERS}:ade_views", state, channels, module.max_frames, x, frames, views, step, sigma)
         assert rel(got, expected.double()) <= 1e-4, (step, rel(got, expected.double()))
         effects.append(rel(got, without))
-    assert max(effects) > 1e-2, effects  # (16 frames in views of 16 only change once the looped views rotate)
+    # the views act: far above float rounding (~1e-7); 16 frames in views of 16 change only once the looped views
+    # rotate, and only through the position encodings (~4e-3 with these weights)
+    assert max(effects) > 1e-3, effects
