@@ -2,7 +2,6 @@
 
 Without one, every test here is skipped with the reason. ComfyUI runs in-process on the CPU.
 """
-import asyncio
 import os
 import sys
 
@@ -10,6 +9,7 @@ import pytest
 import torch
 
 import tools.run_workflow  # noqa: F401  (imported before _boot takes this repo off sys.path; helpers use it)
+from tools.comfy_boot import boot
 
 PACK_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -39,24 +39,24 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
 
 
-def _boot(models_dir: str, output_dir: str):
-    # ComfyUI's own top-level modules (nodes, utils, ...) must win over this repo's folders of the same name.
-    sys.path[:] = [COMFYUI] + [p for p in sys.path if os.path.abspath(p or ".") != PACK_DIR]
-    for name in [m for m in sys.modules if m == "nodes" or m.startswith("nodes.")]:
-        del sys.modules[name]
-    import utils.install_util  # noqa: F401  (ComfyUI's utils package, before comfy/ shadows it)
-    from comfy.cli_args import args
-    args.cpu = True
-    args.disable_all_custom_nodes = False
-    import folder_paths
-    folder_paths.set_output_directory(output_dir)
+def _boot(root) -> object:
+    """ComfyUI booted in this process as tools/comfy_boot.py boots the runner, which boots it as main.py does: its
+    PromptServer built on an event loop (packs and 0.33's core node replacements register on it; it never serves a
+    port), core's extra nodes, this pack. Every folder ComfyUI writes to is under `root` (models first in the search
+    order, output, input, temp, user): the tier never writes into the ComfyUI it runs."""
+    folders = {name: root / name for name in ("models", "output", "input", "temp", "user")}
     for key in ("checkpoints", "loras", "controlnet", "vae", "animatediff_models", "animatediff_motion_lora"):
-        os.makedirs(os.path.join(models_dir, key), exist_ok=True)
-        folder_paths.add_model_folder_path(key, os.path.join(models_dir, key), is_default=True)
-    import nodes
-    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
-    assert asyncio.run(nodes.load_custom_node(PACK_DIR)), "the pack failed to load"
-    return nodes
+        (folders["models"] / key).mkdir(parents=True, exist_ok=True)
+    for name in ("output", "input", "temp", "user"):
+        folders[name].mkdir(exist_ok=True)
+    sys.path.insert(0, COMFYUI)
+    import utils.install_util  # noqa: F401  (ComfyUI's utils package, before comfy/ can shadow it)
+    import folder_paths
+    folder_paths.set_temp_directory(str(folders["temp"]))
+    folder_paths.set_user_directory(str(folders["user"]))  # before the server's user manager creates it
+    booted = boot(COMFYUI, True, str(folders["output"]), str(folders["input"]), [str(folders["models"])], quiet=True)
+    assert sys.modules.get("server") is not None and booted.server is sys.modules["server"].PromptServer.instance
+    return booted
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +65,9 @@ def host(tmp_path_factory):
     if COMFYUI is None:
         pytest.skip(SKIP_REASON)
     from types import SimpleNamespace
-    models = tmp_path_factory.mktemp("models")
-    nodes = _boot(str(models), str(tmp_path_factory.mktemp("output")))
+    root = tmp_path_factory.mktemp("comfyui_folders")
+    nodes = _boot(root).nodes
+    models = root / "models"
     import comfy_helpers
     comfy_helpers.register_test_nodes(nodes)
     comfy_helpers.register_vae_node(nodes)
