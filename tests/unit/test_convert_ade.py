@@ -40,7 +40,7 @@ def test_legacy_loader_with_legacy_uniform_context():
     ctx = p["10"]["inputs"]
     assert p["10"]["class_type"] == "ALCM_ApplyContextOptions" and ctx["mode"] == "full"
     assert p[ctx["context_options"][0]] == {"class_type": "ALCM_ContextOptionsLooped", "inputs": {
-        "context_length": 8, "context_stride": 1, "context_overlap": 4, "closed_loop": False, "fuse_method": "flat",
+        "context_length": 4, "context_stride": 1, "context_overlap": 2, "closed_loop": False, "fuse_method": "flat",
         "use_on_equal_length": False, "start_percent": 0.0, "guarantee_steps": 1}}
     assert not any(n["class_type"].startswith("ADE_") for n in p.values())
     assert {e.node for e in entries(result, CONVERTED)} == {"10", "11"}
@@ -55,8 +55,8 @@ def test_gen1_loader_lora_chain_order_and_multivals():
     assert apply["inputs"]["scale"] == 1.5 and apply["inputs"]["effect"] == 0.4
     lora_b = p[apply["inputs"]["motion_model"][0]]
     lora_a = p[lora_b["inputs"]["motion_model"][0]]
-    assert (lora_b["inputs"]["lora_name"], lora_b["inputs"]["strength"]) == (samples.LORA_B, 0.5)
-    assert (lora_a["inputs"]["lora_name"], lora_a["inputs"]["strength"]) == (samples.LORA_A, 0.8)  # applied first
+    assert (lora_b["inputs"]["lora_name"], lora_b["inputs"]["strength"]) == (samples.LORA_B, 0.4)
+    assert (lora_a["inputs"]["lora_name"], lora_a["inputs"]["strength"]) == (samples.LORA_A, 0.6)  # applied first
     assert p[lora_a["inputs"]["motion_model"][0]]["class_type"] == "ALCM_LoadMotionModel"
     assert "14" not in p and "15" not in p  # multivals folded into the numbers
 
@@ -254,7 +254,7 @@ def test_live_definitions_decide_what_is_written():
     ctx = p[chain(p)[0][0]]
     assert ctx["class_type"] == "ALCM_ContextOptions"
     assert {k: ctx["inputs"][k] for k in ("mode", "context_length", "context_overlap", "schedule", "fuse_method")} \
-        == {"mode": "full", "context_length": 8, "context_overlap": 4, "schedule": "looped", "fuse_method": "flat"}
+        == {"mode": "full", "context_length": 4, "context_overlap": 2, "schedule": "looped", "fuse_method": "flat"}
     assert [e.option for e in entries(result, NOT_REPRODUCED, "11")] == ["start_percent"]
     p = convert_workflow(wf, available=definitions).workflow
     assert p[chain(p)[0][0]]["class_type"] == "ALCM_ApplyContextOptions"

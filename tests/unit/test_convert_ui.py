@@ -110,7 +110,7 @@ def test_bypassed_and_muted_ade_nodes():
     wf = result.workflow
     check_ui(wf, widget_count)
     loras = [n for n in wf["nodes"] if n["type"] == "ALCM_ApplyMotionLoRA"]
-    assert [n["widgets_values"] for n in loras] == [[samples.LORA_A, 0.8]]
+    assert [n["widgets_values"] for n in loras] == [[samples.LORA_A, 0.6]]
     apply = next(n for n in wf["nodes"] if n["type"] == "ALCM_ApplyMotionModel")
     assert apply["widgets_values"][1:3] == [1.0, 1.5]  # effect default, scale 1.5
     assert any(e.node == 13 and e.kind == NOTE and "bypassed" in e.message for e in result.report)
