@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import graph_utils
+from host_features import comfy_windows_take_frame_batches
 from sparsectrl_weights import sparsectrl_state_dict
 
 FRAMES, SIZE = 16, 8
@@ -306,19 +307,8 @@ def test_runs_through_the_executor(executor_run):
 def test_comfyui_own_context_windows(host, files, executor_run):
     """Under ComfyUI's own context windows frames stay independent here, so windowed equals unwindowed: every window
     (with 0.33's anchor frame before it) put the keyframes on frames 0 and 15."""
-    if not _comfy_windows_sample_frame_batches():
+    if not comfy_windows_take_frame_batches():
         pytest.skip("this ComfyUI's own context-window handler cannot sample frame batches (0.3.64's set_step "
                     "matches the sampler's sigmas against the whole batch of per-frame timesteps)")
     windowed = latents_of(host, executor_prompt(files, comfy_windows=True))
     torch.testing.assert_close(windowed, executor_run, rtol=0, atol=1e-4)
-
-
-def _comfy_windows_sample_frame_batches() -> bool:
-    from types import SimpleNamespace
-    import comfy.context_windows
-    options = {"transformer_options": {"sample_sigmas": torch.tensor([2.0, 1.0, 0.0])}}
-    try:
-        comfy.context_windows.IndexListContextHandler.set_step(SimpleNamespace(), torch.full((4,), 1.0), options)
-    except RuntimeError:
-        return False
-    return True

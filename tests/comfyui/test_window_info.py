@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import graph_utils
+from host_features import comfy_windows_take_frame_batches
 
 FRAMES, LENGTH, OVERLAP = 16, 8, 4
 WINDOWS = [list(range(0, 8)), list(range(4, 12)), list(range(8, 16))]
@@ -103,9 +104,8 @@ def test_full_mode_windows_on_a_plain_model_publish_each_windows_frames(host):
 def test_comfyui_own_context_windows_publish_each_windows_frames(host, inflated):
     """ComfyUI's own node on this pack's MODEL: IPAdapter_plus and Advanced-ControlNet read the same dict there.
     0.33's handler prepends the frame before each later window (its causal anchor), which the call holds too."""
-    import comfy.context_windows
     node = host.nodes.NODE_CLASS_MAPPINGS.get("ContextWindowsManual")
-    if node is None or not _frame_batches_sample(comfy.context_windows):
+    if node is None or not comfy_windows_take_frame_batches():
         pytest.skip("this ComfyUI's own context-window handler cannot sample frame batches (0.3.64's set_step)")
     model = graph_utils.node_output(node.execute(inflated, LENGTH, OVERLAP, "standard_static", 1, False, "pyramid", 0,
                                                  False))  # freenoise off; causal_window_fix at its default (on)
@@ -116,16 +116,6 @@ def test_comfyui_own_context_windows_publish_each_windows_frames(host, inflated)
         assert all(p["full_length"] == FRAMES and p["context_length"] == len(p["sub_idxs"]) for p in published)
         assert {tuple(p["sub_idxs"]) for p in published} == expected, kind
     assert all(frames == len(params["sub_idxs"]) for _, frames, params in seen)
-
-
-def _frame_batches_sample(context_windows) -> bool:
-    from types import SimpleNamespace
-    options = {"transformer_options": {"sample_sigmas": torch.tensor([2.0, 1.0, 0.0])}}
-    try:
-        context_windows.IndexListContextHandler.set_step(SimpleNamespace(), torch.full((4,), 1.0), options)
-    except RuntimeError:
-        return False
-    return True
 
 
 def test_a_pack_that_published_first_is_left_alone(host, inflated):

@@ -93,8 +93,8 @@ def rel_diff(a, b) -> float:
 @pytest.fixture(scope="module")
 def modes(ours) -> tuple:
     """The window modes to test on this host: this pack's two, and ComfyUI's own node where its handler can sample
-    frame batches (tests/packs/companion_models.py comfy_windows_take_frame_batches)."""
-    comfy = ours.call("tests/packs/companion_models.py:comfy_windows_take_frame_batches")
+    frame batches (tests/fixtures/host_features.py)."""
+    comfy = ours.call("tests/fixtures/host_features.py:comfy_windows_take_frame_batches")
     return ("full", "motion-only") + (("comfy",) if comfy else ())
 
 

@@ -214,17 +214,3 @@ def node_definitions(node_types) -> dict:
         out[kind] = {"input": inputs, "input_order": {k: list(v) for k, v in inputs.items()},
                      "output": list(cls.RETURN_TYPES)}
     return out
-
-
-def comfy_windows_take_frame_batches() -> bool:
-    """Whether ComfyUI's own context-window handler (ContextWindowsManual) can sample a frame-batched latent at all:
-    0.3.64's matches the sampler's sigmas against the whole batch of per-frame timesteps, which fails (a size
-    mismatch) for any batch of frames, with or without this pack; 0.33's takes the first."""
-    from types import SimpleNamespace
-    import comfy.context_windows
-    options = {"transformer_options": {"sample_sigmas": torch.tensor([2.0, 1.0, 0.0])}}
-    try:
-        comfy.context_windows.IndexListContextHandler.set_step(SimpleNamespace(), torch.full((4,), 1.0), options)
-    except RuntimeError:
-        return False
-    return True
