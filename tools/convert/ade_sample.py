@@ -1,7 +1,8 @@
 """ADE sample settings, custom CFG and sigma schedules -> Sample Settings (MODEL in, MODEL out) with this pack's
 Custom CFG keyframes and Noise Schedule nodes (one node each, same values)."""
+from .ade_sigma import has_target, sigma_schedule
 from .graph import Const, Src
-from .names import ADE_BETA_NAMES, ade_beta_name
+from .report import ConversionError
 
 DEFAULT_NOISE = {"noise_type": "default", "seed_gen": "comfy", "batch_offset": 0, "seed_offset": 0}
 UNREPRODUCED = {"noise_layers": "noise layers", "iteration_opts": "ADE's FreeInit / iteration options (this pack's "
@@ -61,7 +62,10 @@ def _constant_multival(s, owner, item):
     return None
 
 
-CFG_TYPES = ("ADE_CustomCFGSimple", "ADE_CustomCFG", "ADE_CustomCFGKeyframeSimple", "ADE_CustomCFGKeyframe")
+KEYFRAME_SETS = {"ADE_CustomCFGKeyframeInterpolation": "ALCM_CustomCFGInterpolated",
+                 "ADE_CustomCFGKeyframeFromList": "ALCM_CustomCFGFromList"}
+CFG_TYPES = ("ADE_CustomCFGSimple", "ADE_CustomCFG", "ADE_CustomCFGKeyframeSimple", "ADE_CustomCFGKeyframe",
+             *KEYFRAME_SETS)
 
 
 def custom_cfg(s, owner, item):
@@ -78,6 +82,8 @@ def custom_cfg(s, owner, item):
         s.not_reproduced(node, "cfg_extras", "<linked>", "PAG / RescaleCFG extras have no counterpart here")
     prev = s.source(node, "prev_custom_cfg")
     prev_out = custom_cfg(s, node, prev) if prev is not None else None
+    if node.type in KEYFRAME_SETS:
+        return _keyframe_set(s, node, prev_out, memo)
     if node.type in ("ADE_CustomCFGSimple", "ADE_CustomCFGKeyframeSimple"):
         cfg = s.arg(node, "cfg")
         cfg = Const(_number(cfg.value)) if isinstance(cfg, Const) else Const(_number(s.literal(node, "cfg")))
@@ -91,20 +97,43 @@ def custom_cfg(s, owner, item):
     return s.emit("ALCM_CustomCFG", node.id, inputs, memo=memo)
 
 
-def sigma_schedule(s, owner, item):
-    """ADE SIGMA_SCHEDULE -> NewOut of a Noise Schedule node."""
-    node = s.producer(item)
-    if not s.handles(node) or node.type != "ADE_SigmaSchedule":
-        s.unsupported_link(owner, "sigma_schedule", item)
-        return None
-    s.remove(node)
-    name = ade_beta_name(s.literal(node, "beta_schedule"))
-    choice = ADE_BETA_NAMES.get(name)
-    options = s.targets.choices("ALCM_NoiseSchedule", "schedule")
-    if choice not in options:
-        s.not_reproduced(node, "beta_schedule", name, "no such noise schedule here")
-        return None
-    return s.emit("ALCM_NoiseSchedule", node.id, {"schedule": choice}, memo=("sigma", node.id))
+def _keyframe_set(s, node, prev_out, memo):
+    """Interpolated keyframes / keyframes from a list, added to `prev_out` (left as `prev_out` when the node cannot
+    be written: reported)."""
+    target = KEYFRAME_SETS[node.type]
+    if not has_target(s, node, target):
+        return prev_out
+    if s.literal(node, "print_keyframes") is True:
+        s.note(node, "print_keyframes=True: the keyframes are not printed", "print_keyframes", True)
+    names = [n for n in s.targets.get(target).widget_names() if n in s.tables[node.type].fields]
+    inputs = {name: s.arg(node, name) for name in names}
+    start, end = s.arg(node, "start_percent"), s.arg(node, "end_percent")
+    if isinstance(start, Const) and isinstance(end, Const) and start.value > end.value:
+        s.not_reproduced(node, "start_percent", start.value, f"above end_percent ({end.value}): ADE then spreads the "
+                         "keyframes backwards and sorts them; this pack's node refuses it")
+    if node.type == "ADE_CustomCFGKeyframeFromList":
+        inputs["cfgs"] = _cfg_list(s, node)
+        if inputs["cfgs"] is None:
+            return prev_out
+    return s.emit(target, node.id, {**inputs, "prev_custom_cfg": prev_out}, memo=memo)
+
+
+def _cfg_list(s, node):
+    """cfgs text for ADE's cfgs_float: one number from a widget / primitive; a list computed by another node cannot
+    be written into this pack's text input (reported, None)."""
+    item = s.arg(node, "cfgs_float")
+    if node.link("cfgs_float") is None and "cfgs_float" not in s.values(node):
+        raise ConversionError(f"{node}: its input 'cfgs_float' is not connected")
+    if isinstance(item, Const) and isinstance(item.value, (int, float)) and not isinstance(item.value, bool):
+        return Const(_number(item.value))
+    if not isinstance(item, Src):
+        raise ConversionError(f"{node}: input 'cfgs_float' is {item.value!r}; expected a number or a list of numbers")
+    src = s.producer(item)
+    s.not_reproduced(node, "cfgs_float", f"<from node {item.out.node}>",
+                     f"the cfg list comes from node {item.out.node} ({src.type if src else '?'}); this pack's Custom "
+                     "CFG Keyframes From List takes the values as text (cfgs): these keyframes are left out, write "
+                     "the values into its cfgs")
+    return None
 
 
 def is_src(item) -> bool:

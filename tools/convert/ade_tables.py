@@ -15,9 +15,13 @@ BETAS = ("autoselect", "use existing", "sqrt_linear (AnimateDiff)", "linear (Ani
          "linear (default)", "autoselect (override patch)", "autoselect (prefer patch)")
 NOISE_TYPES = ("default", "constant", "empty", "repeated_context", "FreeNoise")
 SEED_GENS = ("comfy", "comfy [gpu]", "auto1111", "auto1111 [gpu]")
+RAW_BETAS = ("linear", "sqrt_linear", "sqrt", "cosine", "squaredcos_cap_v2")  # ComfyUI's beta schedule names
+SAMPLINGS = ("eps", "v_prediction", "lcm")
+INTERPOLATIONS = ("linear", "ease_in", "ease_out", "ease_in_out")
 
 CONTEXT = ("CONTEXT_OPTIONS",)
 LENGTH, STRIDE, OVERLAP = INT(16, 1, 128), INT(1, 1, 32), INT(4, 0, 128)
+SCHEDULE, HALF = ("SIGMA_SCHEDULE",), FLOAT(0.5, 0.0, 1.0)
 PERCENT0, PERCENT1, GUARANTEE = FLOAT(0.0, 0.0, 1.0), FLOAT(1.0, 0.0, 1.0), INT(1, 0, BIG)
 CTX_TAIL = ("use_on_equal_length", "start_percent", "guarantee_steps")
 CTX_FIELDS = {"context_length": LENGTH, "context_stride": STRIDE, "context_overlap": OVERLAP,
@@ -186,6 +190,36 @@ TABLES += [
            [("start_percent", "guarantee_steps")], ("CUSTOM_CFG",), ("cfg_multival", "prev_custom_cfg", "cfg_extras")),
     _table("ADE_SigmaSchedule", {"beta_schedule": COMBO("sqrt_linear (AnimateDiff)", BETAS)}, [("beta_schedule",)],
            ("SIGMA_SCHEDULE",)),
+    # 2024-02; lcm_zsnr renamed zsnr 2024-08 (same place)
+    _table("ADE_RawSigmaSchedule", {"raw_beta_schedule": COMBO("linear", RAW_BETAS),
+                                    "linear_start": FLOAT(0.00085, 0.0, 1.0), "linear_end": FLOAT(0.012, 0.0, 1.0),
+                                    "sampling": COMBO("eps", SAMPLINGS), "lcm_original_timesteps": INT(50, 1, 1000),
+                                    "zsnr": BOOL(False)},
+           [("raw_beta_schedule", "linear_start", "linear_end", "sampling", "lcm_original_timesteps", "zsnr")],
+           SCHEDULE, renames={"lcm_zsnr": "zsnr"}),
+    _table("ADE_SigmaScheduleWeightedAverage", {"weight_A": HALF}, [("weight_A",)], SCHEDULE,
+           ("schedule_A", "schedule_B")),
+    _table("ADE_SigmaScheduleWeightedAverageInterp", {"weight_A_Start": HALF, "weight_A_End": HALF,
+                                                      "interpolation": COMBO("linear", INTERPOLATIONS)},
+           [("weight_A_Start", "weight_A_End", "interpolation")], SCHEDULE, ("schedule_A", "schedule_B")),
+    _table("ADE_SigmaScheduleSplitAndCombine", {"idx_split_percent": HALF}, [("idx_split_percent",)], SCHEDULE,
+           ("schedule_Start", "schedule_End")),
+    # 2024-07; scheduler: ComfyUI's scheduler names (no default: the frontend takes the first, "simple" in current
+    # ComfyUI; names this pack's node lacks are reported when written)
+    _table("ADE_SigmaScheduleToSigmas", {"scheduler": COMBO("simple"), "steps": INT(20, 1, 10000),
+                                         "denoise": FLOAT(1.0, 0.0, 1.0)},
+           [("scheduler", "steps", "denoise")], ("SIGMAS",), ("sigma_schedule",)),
+    # 2024-07
+    _table("ADE_CustomCFGKeyframeInterpolation",
+           {"start_percent": PERCENT0, "end_percent": PERCENT1, "cfg_start": FLOAT(8.0, 0.0, 100.0),
+            "cfg_end": FLOAT(8.0, 0.0, 100.0), "interpolation": COMBO("linear", INTERPOLATIONS),
+            "intervals": INT(50, 2, 100), "print_keyframes": BOOL(False)},
+           [("start_percent", "end_percent", "cfg_start", "cfg_end", "interpolation", "intervals", "print_keyframes")],
+           ("CUSTOM_CFG",), ("prev_custom_cfg", "cfg_extras")),
+    _table("ADE_CustomCFGKeyframeFromList", {"cfgs_float": FLOAT(-1.0, -1.0), "start_percent": PERCENT0,
+                                             "end_percent": PERCENT1, "print_keyframes": BOOL(False)},
+           [("cfgs_float", "start_percent", "end_percent", "print_keyframes")], ("CUSTOM_CFG",),
+           ("cfgs_float", "prev_custom_cfg", "cfg_extras"), force=("cfgs_float",)),
     # ---- checkpoint, latent, output ---------------------------------------------------------------------
     _table("CheckpointLoaderSimpleWithNoiseSelect",
            {"ckpt_name": COMBO(), "beta_schedule": COMBO("use existing", BETAS),

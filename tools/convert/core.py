@@ -7,7 +7,7 @@ read, checked (links, cycles, every converted node's widget values) before anyth
 import copy
 from dataclasses import dataclass
 
-from . import ade_misc, ade_sinks, fizz, old_pack
+from . import ade_misc, ade_sigma, ade_sinks, fizz, old_pack
 from .ade_tables import ADE
 from .graph import MODE_BYPASS, Graph, Out
 from .report import CONVERTED, LEFT, NOT_REPRODUCED, NOTE, ConversionError, NotAWorkflow, Report, StrictRefused
@@ -17,7 +17,7 @@ from .write_api import apply_api
 from .write_ui import UiGraph, apply_ui
 
 TABLES = {**ADE, **old_pack.OLD, **fizz.FIZZ}
-SINKS = {**ade_sinks.SINKS, **old_pack.SINKS, **fizz.SINKS,
+SINKS = {**ade_sinks.SINKS, **ade_sigma.SINKS, **old_pack.SINKS, **fizz.SINKS,
          "CheckpointLoaderSimpleWithNoiseSelect": ade_misc.checkpoint_loader,
          "ADE_EmptyLatentImageLarge": ade_misc.empty_latent_large, "ADE_AnimateDiffCombine": ade_misc.combine}
 ADE_OTHER_IDS = ("CheckpointLoaderSimpleWithNoiseSelect", "AnimateDiffLoaderV1")
@@ -200,7 +200,7 @@ def _finish_report(session, ids, lost):
         if new:
             text = "became " + ", ".join(f"{t} (node {i})" for i, t in new)
             session.report.add(node_id, node.type, CONVERTED, text, new=new)
-        elif not any(e.node == node_id and e.kind == NOTE for e in session.report.entries):
+        elif not any(e.node == node_id and e.kind in (NOTE, NOT_REPRODUCED) for e in session.report.entries):
             session.report.add(node_id, node.type, CONVERTED, "folded into the nodes it fed (no node of its own)")
     for target, name, origin in lost:
         node = graph.nodes.get(target)
