@@ -24,4 +24,5 @@ def test_comfyui_writes_only_into_the_tiers_folders(host):
     comfyui = os.path.realpath(_comfyui(host))
     inside = {k: v for k, v in written.items() if os.path.commonpath([os.path.realpath(v), comfyui]) == comfyui}
     assert inside == {}
-    assert os.path.realpath(written["models"]) == os.path.realpath(os.path.join(host.models, "animatediff_models"))
+    ours = os.path.realpath(os.path.join(host.models, "animatediff_models"))  # other tests may put caches before it
+    assert ours in [os.path.realpath(p) for p in folder_paths.get_folder_paths("animatediff_models")]

@@ -61,22 +61,3 @@ def live_definitions(types):
                      "output": list(cls.RETURN_TYPES),
                      "output_name": list(getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES)}
     return json.loads(json.dumps(out))
-
-
-def reduce_ade_widths(factor: int = 10) -> int:
-    """(ADE worker, test-only.) ADE builds its motion modules at SD1.5's full widths; divide the width each of its
-    MotionModule blocks is built with by `factor`, so ADE loads the reduced-width files the test UNet takes. Its
-    math is untouched. The marker attribute is the one tests/packs/test_motion_settings_parity.py sets too, so
-    whichever test module runs first, the division happens once."""
-    import sys
-    module = next(m for name, m in sys.modules.items() if name.endswith("animatediff.motion_module_ad"))
-    cls = module.MotionModule
-    if getattr(cls, "_alcm_width_divisor", None) != factor:
-        original = cls.__init__
-
-        def reduced(self, in_channels, *args, **kwargs):
-            original(self, in_channels // factor, *args, **kwargs)
-
-        cls.__init__ = reduced
-        cls._alcm_width_divisor = factor
-    return factor

@@ -3,14 +3,13 @@ ComfyUI-AnimateDiff-Evolved (ADE) on the same graph, each in its own worker: the
 UNet, motion modules, MotionLoRA, masks and seeds. Each option's latents agree with ADE's (relative max difference
 <= 1e-3) and differ from the same graph without the option (> 1e-2), so the comparison can fail.
 
-ADE builds its motion modules at SD1.5's full widths (320..1280, hard-coded); `reduce_ade_widths` makes it build them
+ADE builds its motion modules at SD1.5's full widths (320..1280, hard-coded); tests/packs/ade_widths.py makes it build them
 at the widths of the file it loads, inside the ADE worker (test-only; full-size files are unchanged), so ADE loads the
 same reduced-width files the reduced UNet takes. Its math is untouched. The motion modules' query/key weights are
 scaled up (sharper frame attention) and their proj_out too, so that position and scale options visibly act on random
 weights; every graph also carries a MotionLoRA (ADE adds it to the adjusted weights, this pack patches both).
 """
 import os
-import sys
 
 import pytest
 import torch
@@ -18,38 +17,10 @@ from safetensors.torch import save_file
 
 from synth_weights import FAMILY_FILES, MOTION_LORA_FILE, random_state_dict
 
-THIS = "tests/packs/test_motion_settings_parity.py"
+ADE_WIDTHS = "tests/packs/ade_widths.py:reduce_ade_widths"  # run in the ADE worker
 FRAMES, STEPS = 8, 2
 TOL, ACTS = 1e-3, 1e-2
 MM_A, MM_B, LORA = "h6_v2_a.safetensors", "h6_v3_b.safetensors", "h6_lora.safetensors"
-
-
-def reduce_ade_widths() -> bool:
-    """(Runs in the ADE worker; idempotent.) ADE builds a motion model's MotionModule blocks at the widths its file
-    has: each block's in_channels divided by 320 / (the file's first block width), 1 for full-size files."""
-    module = next(m for name, m in sys.modules.items() if name.endswith("animatediff.motion_module_ad"))
-    if getattr(module, "_alcm_file_widths", False):
-        return True
-    model_init, block_init, divisor = module.AnimateDiffModel.__init__, module.MotionModule.__init__, [1]
-
-    def model_at_file_widths(self, mm_state_dict, *args, **kwargs):
-        norm = [v for k, v in mm_state_dict.items() if k.endswith(FIRST_NORM)]
-        divisor[0] = 320 // norm[0].shape[0] if norm else 1
-        try:
-            model_init(self, mm_state_dict, *args, **kwargs)
-        finally:
-            divisor[0] = 1
-
-    def block_at_file_widths(self, in_channels, *args, **kwargs):
-        block_init(self, in_channels // divisor[0], *args, **kwargs)
-
-    module.AnimateDiffModel.__init__ = model_at_file_widths
-    module.MotionModule.__init__ = block_at_file_widths
-    module._alcm_file_widths = True
-    return True
-
-
-FIRST_NORM = "down_blocks.0.motion_modules.0.temporal_transformer.norm.weight"
 
 
 def motion_file(family: str, seed: int) -> dict:
@@ -66,7 +37,7 @@ def files(packs, ade):
     save_file(motion_file("v3", 32), os.path.join(folder, MM_B))
     save_file(random_state_dict(MOTION_LORA_FILE, seed=33, std=0.2),
               os.path.join(packs.models, "animatediff_motion_lora", LORA))
-    assert ade.call(THIS + ":reduce_ade_widths")
+    assert ade.call(ADE_WIDTHS)
 
 
 def _graph(motion: dict, model_ref: list) -> dict:
