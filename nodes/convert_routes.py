@@ -44,6 +44,9 @@ async def info(request):
 
 
 async def convert(request):
+    if (request.content_length or 0) > MAX_BODY:
+        return web.json_response({"error": f"a workflow of {request.content_length} bytes; at most {MAX_BODY} are "
+                                           "converted here (use python -m tools.convert_workflow)"}, status=413)
     try:
         body = await request.json()
         workflow = body["workflow"] if isinstance(body, dict) and "workflow" in body else body
@@ -68,6 +71,7 @@ def convert_api_prompt(json_data: dict) -> dict:
     try:
         result = convert_workflow(prompt, available=installed, strict=True)
     except ValueError as e:
+        _titled_for_replacement(prompt, installed)
         log.warning("AnimateLCM: this prompt uses %s, which are not installed; it was not converted: %s\n"
                     "Convert it by hand (python -m tools.convert_workflow, or open it in the web UI) to see what "
                     "would differ.", ", ".join(missing), e)
@@ -75,6 +79,16 @@ def convert_api_prompt(json_data: dict) -> dict:
     log.info("AnimateLCM: converted an API prompt using %s to this pack's nodes:\n%s", ", ".join(missing),
              "\n".join(str(e) for e in result.report))
     return {**json_data, "prompt": result.workflow}
+
+
+def _titled_for_replacement(prompt: dict, installed: set) -> None:
+    """The nodes our node replacements will swap get the `_meta` entry the frontend always writes: 0.33's replacement
+    step copies it unconditionally, so a hand-written prompt without one would fail with a server error instead of
+    being replaced (or reported as missing). Nothing else in the prompt changes."""
+    replaced = {r["old_node_id"] for r in REPLACEMENTS} - installed
+    for node in prompt.values():
+        if isinstance(node, dict) and node.get("class_type") in replaced and not isinstance(node.get("_meta"), dict):
+            node["_meta"] = {"title": node["class_type"]}
 
 
 def _prompt_server():

@@ -142,8 +142,10 @@ def test_api_prompt_with_ade_nodes_is_converted_when_exact(server):
 def test_api_prompt_that_would_differ_is_left_and_explained(server):
     if server["label"] != "bundled":
         pytest.skip("the server side does not depend on the frontend")
-    status, body = _post(server["url"] + "/prompt", {"prompt": ade_api_prompt(legacy=True)})
-    assert status == 400 and "ADE_AnimateDiffLoaderWithContext" in json.dumps(body), body
+    prompt = ade_api_prompt(legacy=True)  # written by hand: no "_meta" (0.33 replaces its big-batch latent node)
+    assert "ADE_EmptyLatentImageLarge" in {n["class_type"] for n in prompt.values()}
+    status, body = _post(server["url"] + "/prompt", {"prompt": prompt})
+    assert status == 400 and "ADE_AnimateDiffLoaderWithContext" in json.dumps(body), body  # an error, never a 500
     log = server["log"].read_text()
     assert "was not converted" in log and "apply_v2_models_properly" in log
 
@@ -155,3 +157,5 @@ def test_convert_route_refuses_what_is_not_a_workflow(server):
     assert status == 400 and "not a ComfyUI workflow" in body["error"]
     info = get_json(server["url"] + "/animatelcm/convert/info")
     assert "ADE_UseEvolvedSampling" in info["types"] and info["installed"] == []
+    status, body = _post(server["url"] + "/animatelcm/convert", {"workflow": {"nodes": [], "pad": "x" * (33 << 20)}})
+    assert status == 413 and "bytes" in body["error"], body  # read no further than its length
