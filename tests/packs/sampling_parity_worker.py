@@ -40,6 +40,33 @@ def ours_model_sampling(schedule: str, scale_factor: float | None) -> torch.Tens
     return _sample(result.result[0])
 
 
+def ade_to_sigmas(beta_schedule: str, scheduler: str, steps: int, denoise: float) -> torch.Tensor:
+    """ADE's Sigma Schedule -> Sigma Schedule To Sigmas, its own nodes."""
+    import nodes
+    schedule_node = nodes.NODE_CLASS_MAPPINGS["ADE_SigmaSchedule"]
+    to_sigmas = nodes.NODE_CLASS_MAPPINGS["ADE_SigmaScheduleToSigmas"]
+    schedule = getattr(schedule_node(), schedule_node.FUNCTION)(beta_schedule=beta_schedule)[0]
+    return getattr(to_sigmas(), to_sigmas.FUNCTION)(sigma_schedule=schedule, scheduler=scheduler, steps=steps,
+                                                    denoise=denoise)[0]
+
+
+def ours_to_sigmas(schedule: str, scheduler: str, steps: int, denoise: float) -> torch.Tensor:
+    """This pack's Noise Schedule -> Noise Schedule To Sigmas."""
+    import nodes
+    schedule_node = nodes.NODE_CLASS_MAPPINGS["ALCM_NoiseSchedule"]
+    to_sigmas = nodes.NODE_CLASS_MAPPINGS["ALCM_NoiseScheduleToSigmas"]
+    made = schedule_node.execute(schedule).result[0]
+    return to_sigmas.execute(made, scheduler, steps, denoise).result[0]
+
+
+def comfy_basic_scheduler(scheduler: str, steps: int) -> torch.Tensor:
+    """ComfyUI's own scheduler on the random SD1.5 model (SD1.5's schedule: scaled-linear betas 0.00085..0.012)."""
+    import comfy.samplers
+    import comfy_helpers
+    model = comfy_helpers.random_sd15(0)
+    return comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), scheduler, steps).cpu()
+
+
 def cpu_seconds() -> float:
     """CPU time of this worker process so far (all threads), to report what the parity prompts cost."""
     return time.process_time()

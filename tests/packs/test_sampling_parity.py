@@ -21,6 +21,7 @@ from animatelcm_core.schedule_names import ADE_BETA_NAMES
 FRAMES, CONTEXT_FRAMES, SIZE, STEPS, CFG, SEED = 4, 6, 64, 2, 2.0, 7
 CONTEXT = {"context_length": 4, "context_overlap": 2}  # static windows 0-3, 2-5
 TOLERANCE, ACTS = 1e-3, 1e-2
+WORKER = "tests/packs/sampling_parity_worker.py"  # functions run inside the workers
 # Schedules are sampled with the lcm sampler on 3 karras sigmas, which span each table's own sigma_min..sigma_max: the
 # LCM tables (the same betas as the UNet's own schedule, fewer timesteps) then act visibly, where Euler barely sees them.
 SCHEDULE_SAMPLER = ("lcm", "karras", 3)
@@ -366,3 +367,22 @@ def test_checkpoint_loader_beta_schedule_and_scale_factor(ade, ours):
         plain = ours.call("tests/packs/sampling_parity_worker.py:ours_model_sampling", "keep model's own", None)
         FIGURES[f"checkpoint loader {beta}, scale {scale}"] = (rel(ours_out, theirs), rel(ours_out, plain))
         assert rel(ours_out, theirs) <= TOLERANCE and rel(ours_out, plain) > ACTS
+
+
+@pytest.mark.parametrize("scheduler", ["simple", "normal", "karras", "sgm_uniform", "ddim_uniform"])
+def test_schedule_to_sigmas(ade, ours, scheduler):
+    """ADE's Sigma Schedule To Sigmas fails for every scheduler (it hands ComfyUI's schedulers its schedule wrapper,
+    not a model sampling object). This pack's Noise Schedule To Sigmas with the `linear` schedule (ADE's "linear
+    (HotshotXL/default)": ComfyUI's scaled-linear 0.00085..0.012) gives what ComfyUI's own BasicScheduler gives on an
+    SD1.5 model (that schedule is SD1.5's own): the independent reference; ADE's steps / denoise rule (the last
+    steps + 1 sigmas of steps / denoise); another schedule gives other sigmas."""
+    with pytest.raises(Exception, match="has no attribute"):
+        ade.call(f"{WORKER}:ade_to_sigmas", "sqrt_linear (AnimateDiff)", scheduler, 10, 1.0)
+    mine = ours.call(f"{WORKER}:ours_to_sigmas", "linear", scheduler, 10, 1.0)
+    reference = ours.call(f"{WORKER}:comfy_basic_scheduler", scheduler, 10)
+    assert tuple(mine.shape) == tuple(reference.shape) == (11,)
+    assert rel(mine, reference) <= 1e-6, (mine, reference)
+    partial = ours.call(f"{WORKER}:ours_to_sigmas", "linear", scheduler, 6, 0.5)
+    assert torch.allclose(partial, ours.call(f"{WORKER}:comfy_basic_scheduler", scheduler, 12)[-7:])
+    assert ours.call(f"{WORKER}:ours_to_sigmas", "linear", scheduler, 6, 0.0).numel() == 0
+    assert rel(ours.call(f"{WORKER}:ours_to_sigmas", "sqrt_linear", scheduler, 10, 1.0), reference) > ACTS

@@ -8,7 +8,7 @@ from ade_workflows import samples
 from ade_workflows.builder import UIWorkflow, ui_from_api
 from ade_workflows.checks import check_ui, link_fields
 from tools.convert import ConversionError, StrictRefused, convert_workflow
-from tools.convert.report import CONVERTED, LEFT, NOT_REPRODUCED, NOTE
+from tools.convert.report import CONVERTED, DIFFERS, LEFT, NOT_REPRODUCED, NOTE
 
 RAW = {"raw_beta_schedule": "sqrt", "linear_start": 0.0009, "linear_end": 0.014, "sampling": "lcm",
        "lcm_original_timesteps": 40, "zsnr": False}
@@ -129,6 +129,11 @@ def test_sigma_schedule_to_sigmas_feeds_sampler_custom_and_shares_the_schedule()
     assert sigmas["inputs"]["noise_schedule"] == p[p["90"]["inputs"]["model"][0]]["inputs"]["noise_schedule"]
     assert sum(n["class_type"] == "ALCM_NoiseScheduleRaw" for n in p.values()) == 1
     assert not entries(result, NOT_REPRODUCED)
+    # ADE's own To Sigmas node fails with every scheduler (tests/packs/test_sampling_parity.py): said, and --strict
+    # refuses it (a converted workflow would run where the original failed)
+    assert [e.node for e in entries(result, DIFFERS)] == ["53"]
+    with pytest.raises(StrictRefused, match="node 53"):
+        convert_workflow(wf, strict=True)
 
 
 def test_unknown_scheduler_and_unconvertible_schedules_are_reported():

@@ -2,7 +2,7 @@
 (named), Create Raw Sigma Schedule, Weighted Mean, Interp. Mean, Split Combine; Sigma Schedule To Sigmas (SIGMAS for
 SamplerCustom) is a sink of its own. Value correspondence: tests/packs/test_sampling_parity.py."""
 from .names import ADE_BETA_NAMES, ade_beta_name
-from .report import ConversionError
+from .report import DIFFERS, ConversionError
 
 SCHEDULE_TYPES = ("ADE_SigmaSchedule", "ADE_RawSigmaSchedule", "ADE_SigmaScheduleWeightedAverage",
                   "ADE_SigmaScheduleWeightedAverageInterp", "ADE_SigmaScheduleSplitAndCombine")
@@ -97,6 +97,9 @@ def to_sigmas(s, node):
     if schedule is None or not has_target(s, node, "ALCM_NoiseScheduleToSigmas"):
         return
     inputs = {"noise_schedule": schedule, **{k: s.arg(node, k) for k in ("scheduler", "steps", "denoise")}}
+    s.report.add(node.id, node.type, DIFFERS, "ADE's node fails with every scheduler (it hands ComfyUI's schedulers "
+                 "its schedule wrapper instead of a model sampling object); Noise Schedule To Sigmas gives the "
+                 "schedule's SIGMAS (as ComfyUI's BasicScheduler would on a model with that schedule)")
     s.reconnect(node, 0, s.emit("ALCM_NoiseScheduleToSigmas", node.id, inputs, memo=("to_sigmas", node.id)))
 
 
