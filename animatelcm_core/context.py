@@ -23,7 +23,7 @@ FUSE_METHODS_SLIDING = tuple(m for m in FUSE_METHODS if m != "relative")  # (ADE
 VIEW_SCHEDULES = ("static", "uniform", "looped")
 
 __all__ = ["ContextOptions", "SCHEDULES", "FUSE_METHODS", "get_windows", "fuse_weights", "fuse", "is_active",
-           "ordered_halving", "overlap_cost", "stretched_encodings"]
+           "ordered_halving", "overlap_cost"]
 
 
 @dataclass(frozen=True)
@@ -229,15 +229,3 @@ def add_window(result: torch.Tensor, out: torch.Tensor, window: Sequence[int], w
 def overlap_cost(opts: ContextOptions, num_frames: int, step: int = 0) -> float:
     """Frames processed per model call divided by num_frames (1.0 means no overhead)."""
     return sum(len(window) for window in get_windows(opts, num_frames, step)) / num_frames
-
-
-def stretched_encodings(model, length: int) -> dict[str, torch.Tensor]:
-    """Position-encoding stretch: {buffer name: table interpolated to `length` positions} for every attention of a
-    MotionModel, for one window longer than the trained length. Nothing on the model changes."""
-    from .motion_module import stretch_pe
-    out = {}
-    for name, module in model.named_motion_modules():
-        for a, attn in enumerate(module.temporal_transformer.transformer_blocks[0].attention_blocks):
-            key = f"{name}.temporal_transformer.transformer_blocks.0.attention_blocks.{a}.pos_encoder.pe"
-            out[key] = stretch_pe(attn.pos_encoder.pe, length)
-    return out

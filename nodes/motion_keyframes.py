@@ -64,11 +64,10 @@ def select_frames(value, indices: list[int] | None):
 def motion_values(settings, keyframe: MotionKeyframe | None, total: int) -> tuple:
     """(effect, scale) for a video of `total` frames: number x multival x keyframe value, each a float, a float32
     (total,) or (total, H, W) tensor. Raises if a multival or keyframe does not fit `total` frames."""
+    from_keyframe = keyframe_values(keyframe, total) if keyframe is not None else (None, None)
     values = []
-    for number, multival, name in ((settings.effect, settings.effect_multival, "effect"),
-                                   (settings.scale, settings.scale_multival, "scale")):
+    for number, multival, keyed in ((settings.effect, settings.effect_multival, from_keyframe[0]),
+                                    (settings.scale, settings.scale_multival, from_keyframe[1])):
         value = number if multival is None else combine(number, multival.resolve(total))
-        if keyframe is not None:
-            value = combine(value, keyframe_values(keyframe, total)[0 if name == "effect" else 1])
-        values.append(value)
+        values.append(value if keyed is None else combine(value, keyed))
     return tuple(values)

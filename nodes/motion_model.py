@@ -50,7 +50,7 @@ class MotionModelHandle:
     @property
     def max_frames(self) -> int:
         """Frames its position encodings allow (after position-encoding adjustments)."""
-        return min(t.shape[1] for t in position_encodings(self.patcher).values())
+        return frames_allowed(self.patcher)
 
     def describe(self) -> str:
         loras = "".join(f" + {n} x{s:g}" for n, s in self.loras)
@@ -114,7 +114,7 @@ class AttachedMotionModel:
     @property
     def max_frames(self) -> int:
         """Frames its position encodings allow on this MODEL (after adjustments and position-encoding stretch)."""
-        return min(t.shape[1] for t in position_encodings(self.patcher).values())
+        return frames_allowed(self.patcher)
 
 
 def motion_models(model) -> list[AttachedMotionModel]:
@@ -157,6 +157,11 @@ def original_encodings(patcher) -> dict:
     backup = patcher.object_patches_backup
     return {key: backup[key] if key in backup else comfy.utils.get_attr(patcher.model, key)
             for key in encoding_keys(patcher.model.config)}
+
+
+def frames_allowed(patcher) -> int:
+    """The most frames `patcher`'s motion model takes at once: its shortest position-encoding table as it runs."""
+    return min(t.shape[1] for t in position_encodings(patcher).values())
 
 
 def position_encodings(patcher) -> dict:

@@ -344,22 +344,18 @@ def test_options_are_frozen():
         ContextOptions().length = 8  # type: ignore[misc]
 
 
-def test_stretched_encodings_interpolate_without_touching_the_model():
-    """Position-encoding stretch: tables of the new length whose end points are the original first/last rows."""
-    from animatelcm_core.build import motion_model_from_state_dict
-    from animatelcm_core.context import stretched_encodings
-    from synth_weights import FAMILY_FILES, random_state_dict
-    model, _ = motion_model_from_state_dict(random_state_dict(FAMILY_FILES["v3"], seed=0), "v3")
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    tables = stretched_encodings(model, 48)
-    assert len(tables) == 40
-    key = "up_blocks.1.motion_modules.2.temporal_transformer.transformer_blocks.0.attention_blocks.1.pos_encoder.pe"
-    original = before[key]
-    assert tables[key].shape == (1, 48, 128)
+def test_position_encoding_stretch_interpolates_with_aligned_end_points():
+    """Position-encoding stretch (nodes/context.py stretches every table with it): a table of the new length whose
+    end points are the original first/last rows; the input table is left as it was."""
+    from animatelcm_core.motion_module import stretch_pe
+    original = torch.randn(1, 32, 128, generator=torch.Generator().manual_seed(0))
+    before = original.clone()
+    table = stretch_pe(original, 48)
+    assert table.shape == (1, 48, 128)
     for j in range(48):  # linear interpolation, end points aligned: new position j sits at old position j*31/47
         p = j * 31 / 47
         lo = int(p)
         w = p - lo
         expected = (1 - w) * original[0, lo] + w * original[0, min(lo + 1, 31)]
-        torch.testing.assert_close(tables[key][0, j], expected, rtol=1e-5, atol=1e-6)
-    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+        torch.testing.assert_close(table[0, j], expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(original, before) and stretch_pe(original, 32) is original
